@@ -1,0 +1,32 @@
+"""PReLU kernels: one module per backend, all with the signature
+`prelu(x, alpha) -> Tensor`.
+
+Every kernel receives `x` and `alpha` as native tensors of the same floating
+dtype, with `alpha` broadcastable to `x`, and must return exactly what
+`reference.prelu` returns, with the same gradients (see `reference.py` for the
+convention). The module is picked once, at import, from
+`keras.backend.backend()`; any backend without a fast path uses the pure
+`keras.ops` reference, which is also the oracle the tests compare against.
+"""
+
+import importlib
+
+import keras
+
+from keras_prelu.kernels import reference
+
+_FAST_PATHS = {
+    "tensorflow": "keras_prelu.kernels.tensorflow",
+    "jax": "keras_prelu.kernels.jax",
+    "torch": "keras_prelu.kernels.torch",
+}
+
+
+def _select_kernel():
+    module_name = _FAST_PATHS.get(keras.backend.backend())
+    if module_name is None:
+        return reference.prelu
+    return importlib.import_module(module_name).prelu
+
+
+prelu = _select_kernel()

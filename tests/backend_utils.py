@@ -1,0 +1,90 @@
+"""Computing outputs and gradients with whichever backend Keras runs on."""
+
+import keras
+import numpy as np
+
+
+def value_and_grads(fn, x, alpha, upstream):
+    """Returns `fn(x, alpha)` and the gradients of `sum(upstream * fn)`.
+
+    All results are NumPy arrays; `x` and `alpha` are NumPy arrays too.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x_t, alpha_t = tf.constant(x), tf.constant(alpha)
+        with tf.GradientTape() as tape:
+            tape.watch([x_t, alpha_t])
+            out = fn(x_t, alpha_t)
+            loss = tf.reduce_sum(out * tf.constant(upstream, out.dtype))
+        grads = tape.gradient(loss, [x_t, alpha_t])
+        return out.numpy(), grads[0].numpy(), grads[1].numpy()
+    if backend == "jax":
+        import jax
+
+        out, vjp = jax.vjp(fn, jax.numpy.asarray(x), jax.numpy.asarray(alpha))
+        grad_x, grad_alpha = vjp(jax.numpy.asarray(upstream, out.dtype))
+        return np.asarray(out), np.asarray(grad_x), np.asarray(grad_alpha)
+    if backend == "torch":
+        import torch
+
+        x_t = _to_torch(x).requires_grad_()
+        alpha_t = _to_torch(alpha).requires_grad_()
+        out = fn(x_t, alpha_t)
+        out.backward(_to_torch(upstream))
+        return _from_torch(out.detach()), _from_torch(x_t.grad), _from_torch(alpha_t.grad)
+    raise ValueError(f"Backend '{backend}' is not supported.")
+
+
+def layer_grads(layer, x, upstream):
+    """Output, input gradient and slope gradient of a built layer."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x_t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            out = layer(x_t)
+            loss = tf.reduce_sum(out * tf.constant(upstream, out.dtype))
+        grad_x, grad_alpha = tape.gradient(loss, [x_t, layer.alpha.value])
+        return out.numpy(), grad_x.numpy(), grad_alpha.numpy()
+    if backend == "jax":
+        import jax
+
+        def loss_fn(trainable_values, x_value):
+            out, _ = layer.stateless_call(trainable_values, [], x_value)
+            return (out * upstream).sum(), out
+
+        (_, out), grads = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+            [layer.alpha.value], jax.numpy.asarray(x)
+        )
+        return np.asarray(out), np.asarray(grads[1]), np.asarray(grads[0][0])
+    if backend == "torch":
+        import torch
+
+        x_t = torch.tensor(x, requires_grad=True)
+        layer.alpha.value.grad = None
+        out = layer(x_t)
+        out.backward(torch.tensor(upstream, dtype=out.dtype))
+        return out.detach().numpy(), x_t.grad.numpy(), layer.alpha.value.grad.numpy()
+    raise ValueError(f"Backend '{backend}' is not supported.")
+
+
+def _to_torch(array):
+    import torch
+
+    if array.dtype.name == "bfloat16":  # torch cannot read ml_dtypes arrays
+        return torch.tensor(array.astype("float32")).to(torch.bfloat16)
+    return torch.tensor(array)
+
+
+def _from_torch(tensor):
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return tensor.float().numpy().astype(ml_dtypes.bfloat16)
+    return tensor.numpy()

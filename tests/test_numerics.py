@@ -1,0 +1,166 @@
+"""Forward pass and both gradients against the NumPy reference, on every
+backend, for the fast kernel and the pure `keras.ops` reference kernel."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_prelu
+from keras_prelu import kernels
+from keras_prelu.kernels import reference as reference_kernel
+from tests import reference
+from tests.backend_utils import layer_grads, value_and_grads
+
+SPECIAL = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.0, -1e-30], "float32")
+
+# (x shape, alpha shape): full, channel-wise, scalar, shared axes, and a
+# slope that broadcasts over a leading axis it lacks.
+LAYOUTS = [
+    ((4, 5, 6, 3), (5, 6, 3)),
+    ((4, 5, 6, 3), (1, 1, 3)),
+    ((4, 3, 5, 6), (3, 1, 1)),
+    ((4, 5, 6, 3), ()),
+    ((4, 5, 6, 3), (1, 6, 1)),
+    ((4, 7), (7,)),
+]
+
+KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
+
+
+def _inputs(x_shape, alpha_shape, dtype="float32", seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    # Exact zeros and the special values, to pin the convention down.
+    flat = x.reshape(-1)
+    flat[: min(flat.size, SPECIAL.size)] = SPECIAL[: flat.size].astype(dtype)
+    flat[-3:] = 0.0
+    alpha = rng.uniform(0.05, 0.6, alpha_shape).astype(dtype)
+    upstream = rng.standard_normal(x_shape).astype(dtype)
+    return x, alpha, upstream
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS)
+def test_kernel_matches_numpy_reference(kernel, x_shape, alpha_shape):
+    x, alpha, upstream = _inputs(x_shape, alpha_shape)
+    out, grad_x, grad_alpha = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
+    np.testing.assert_array_equal(out, reference.forward(x, alpha))
+    np.testing.assert_array_equal(grad_x, want_grad_x)
+    assert grad_alpha.shape == alpha.shape
+    np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_fast_kernel_equals_reference_kernel(x_shape, alpha_shape, dtype):
+    x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=3))
+    fast = value_and_grads(kernels.prelu, x, alpha, upstream)
+    slow = value_and_grads(reference_kernel.prelu, x, alpha, upstream)
+    for got, want in zip(fast, slow):
+        assert got.dtype == want.dtype == x.dtype
+    for got, want in zip(fast[:2], slow[:2]):
+        np.testing.assert_array_equal(got.astype("float32"), want.astype("float32"))
+    # The fast kernels accumulate half-precision slope gradients in float32.
+    tolerance = 1e-5 if dtype in ("float32", "float64") else 3e-2
+    np.testing.assert_allclose(
+        fast[2].astype("float32"), slow[2].astype("float32"), rtol=tolerance, atol=tolerance
+    )
+
+
+def _as_dtype(array, dtype):
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return array.astype(ml_dtypes.bfloat16)
+    return array.astype(dtype)
+
+
+def test_gradient_at_zero_is_one():
+    x = np.zeros((2, 3), "float32")
+    alpha = np.full((3,), 0.25, "float32")
+    _, grad_x, grad_alpha = value_and_grads(keras_prelu.prelu, x, alpha, np.ones_like(x))
+    np.testing.assert_array_equal(grad_x, np.ones_like(x))
+    np.testing.assert_array_equal(grad_alpha, np.zeros_like(alpha))
+
+
+def test_nan_and_inf_follow_the_formula():
+    x = np.array([[np.nan, np.inf, -np.inf]], "float32")
+    alpha = np.array([0.5, 0.5, 0.5], "float32")
+    out, grad_x, grad_alpha = value_and_grads(keras_prelu.prelu, x, alpha, np.ones_like(x))
+    np.testing.assert_array_equal(out, [[np.nan, np.inf, -np.inf]])
+    # NaN compares false with 0, so it takes the negative branch.
+    np.testing.assert_array_equal(grad_x, [[0.5, 1.0, 0.5]])
+    np.testing.assert_array_equal(grad_alpha, [np.nan, 0.0, -np.inf])
+
+
+@pytest.mark.parametrize(
+    "kwargs,shape",
+    [
+        ({}, (3, 4, 5, 2)),
+        ({"shared_axes": [1, 2]}, (3, 4, 5, 2)),
+        ({"shared_axes": [-3, -2]}, (3, 4, 5, 2)),
+        ({"layout": "channelwise"}, (3, 4, 5, 2)),
+        ({"layout": "channelwise", "data_format": "channels_first"}, (3, 2, 4, 5)),
+        ({"layout": "scalar"}, (3, 4, 5, 2)),
+        ({"layout": "channelwise"}, (6, 7)),
+    ],
+)
+def test_layer_matches_numpy_reference(kwargs, shape):
+    layer = keras_prelu.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.1, 0.5, seed=2), **kwargs)
+    layer.build(shape)
+    x, _, upstream = _inputs(shape, ())
+    alpha = keras.ops.convert_to_numpy(layer.alpha)
+    out, grad_x, grad_alpha = layer_grads(layer, x, upstream)
+    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
+    np.testing.assert_array_equal(out, reference.forward(x, alpha))
+    np.testing.assert_array_equal(grad_x, want_grad_x)
+    np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_parameters", [1, 3])
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_matches_torch_nn_prelu(num_parameters, data_format):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x_nchw = rng.standard_normal((2, 3, 4, 5)).astype("float32")
+    x_nchw[0, 0, 0, :] = 0.0  # torch's own backward gives alpha here, not 1
+    slopes = rng.uniform(0.1, 0.5, num_parameters).astype("float32")
+    upstream_nchw = rng.standard_normal(x_nchw.shape).astype("float32")
+
+    module = torch.nn.PReLU(num_parameters)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor(slopes))
+    x_t = torch.tensor(x_nchw, requires_grad=True)
+    torch_out = module(x_t)
+    torch_out.backward(torch.tensor(upstream_nchw))
+
+    to_layer = (lambda a: a) if data_format == "channels_first" else (lambda a: a.transpose(0, 2, 3, 1))
+    if num_parameters == 1:
+        layer = keras_prelu.PReLU(layout="scalar")
+        layer.build((None,) + to_layer(x_nchw).shape[1:])
+        layer.alpha.assign(slopes[0])
+    else:
+        layer = keras_prelu.PReLU(layout="channelwise", data_format=data_format)
+        layer.build((None,) + to_layer(x_nchw).shape[1:])
+        layer.alpha.assign(slopes.reshape(layer.alpha.shape))
+    out, grad_x, grad_alpha = layer_grads(layer, to_layer(x_nchw), to_layer(upstream_nchw))
+
+    np.testing.assert_array_equal(out, to_layer(torch_out.detach().numpy()))
+    away_from_zero = to_layer(x_nchw) != 0
+    np.testing.assert_array_equal(grad_x[away_from_zero], to_layer(x_t.grad.numpy())[away_from_zero])
+    np.testing.assert_allclose(grad_alpha.reshape(-1), module.weight.grad.numpy(), rtol=1e-5)
+    # At x == 0 torch's kernel uses alpha; the seed's convention (and ours) is 1.
+    np.testing.assert_array_equal(grad_x[~away_from_zero], to_layer(upstream_nchw)[~away_from_zero])
+
+
+def test_builtin_gets_zero_gradient_at_zero_and_we_do_not():
+    """The headline difference from keras.layers.PReLU, measured."""
+    x = np.zeros((1, 4), "float32")
+    upstream = np.ones_like(x)
+    builtin = keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25))
+    ours = keras_prelu.PReLU()
+    builtin.build(x.shape)
+    ours.build(x.shape)
+    assert layer_grads(builtin, x, upstream)[1].max() == 0.0
+    np.testing.assert_array_equal(layer_grads(ours, x, upstream)[1], 1.0)
