@@ -51,8 +51,11 @@ class PReLU(keras.Operation):
         return prelu(x, alpha)
 
     def compute_output_spec(self, x, alpha):
-        _check_broadcastable(x.shape, alpha.shape)
-        return keras.KerasTensor(x.shape, dtype=_output_dtype(x.dtype, alpha.dtype))
+        # `alpha` may be a Python number next to a symbolic `x`.
+        alpha_shape = getattr(alpha, "shape", ())
+        alpha_dtype = getattr(alpha, "dtype", keras.config.floatx())
+        _check_broadcastable(x.shape, alpha_shape)
+        return keras.KerasTensor(x.shape, dtype=_output_dtype(x.dtype, alpha_dtype))
 
 
 def prelu(x: Tensor, alpha: Tensor) -> Tensor:
