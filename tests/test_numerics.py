@@ -22,9 +22,17 @@ LAYOUTS = [
     ((4, 5, 6, 3), ()),
     ((4, 5, 6, 3), (1, 6, 1)),
     ((4, 7), (7,)),
+    # Wide enough for the matmul reduction of the slope gradient.
+    ((2, 8, 8, 16), (8, 8, 16)),
+    ((2, 4, 16, 64), (1, 16, 64)),
 ]
 
 KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
+if keras.backend.backend() == "torch":
+    from keras_prelu.kernels import torch as torch_kernels
+
+    # The fallback for torch builds without the fused PReLU kernels.
+    KERNELS["torch_where"] = torch_kernels.WherePReLU.apply
 
 
 def _inputs(x_shape, alpha_shape, dtype="float32", seed=0):
@@ -74,6 +82,13 @@ def _as_dtype(array, dtype):
 
         return array.astype(ml_dtypes.bfloat16)
     return array.astype(dtype)
+
+
+def test_wide_layouts_take_the_matmul_reduction():
+    from keras_prelu.kernels._reduce import use_matmul_reduction
+
+    assert use_matmul_reduction(4, (8, 8, 16)) and use_matmul_reduction(4, (1, 16, 64))
+    assert not use_matmul_reduction(4, (1, 1, 3)) and not use_matmul_reduction(4, (8, 1, 16))
 
 
 def test_gradient_at_zero_is_one():

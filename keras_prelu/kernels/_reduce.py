@@ -1,5 +1,11 @@
 """Shape arithmetic shared by the custom-gradient kernels."""
 
+# XLA's CPU reductions over the outer axes of a wide array are several times
+# slower than a ones-vector matmul over the same data (measured on the full
+# layout, 32x64x64x64: 221 ms vs 88 ms per step); narrow ones (a channel-wise
+# slope, 64 columns) are not. `benchmarks/benchmark.py` measures both layouts.
+MATMUL_REDUCTION_MIN_COLUMNS = 1024
+
 
 def broadcast_reduction_axes(x_ndim, alpha_shape):
     """Axes of `x` to sum over so a broadcast gradient matches `alpha`.
@@ -14,3 +20,19 @@ def broadcast_reduction_axes(x_ndim, alpha_shape):
     axes = list(range(offset))
     axes += [offset + i for i, dim in enumerate(alpha_shape) if dim == 1]
     return tuple(axes)
+
+
+def use_matmul_reduction(x_ndim, alpha_shape):
+    """Whether the slope gradient is a sum over a prefix of wide rows.
+
+    True when every reduced axis comes before every kept axis (so the
+    gradient is `ones @ g.reshape(rows, columns)`) and there are enough
+    columns for the matmul to beat a plain reduction.
+    """
+    axes = broadcast_reduction_axes(x_ndim, alpha_shape)
+    if not axes or axes != tuple(range(len(axes))):
+        return False
+    columns = 1
+    for dim in tuple(alpha_shape)[len(axes) - (x_ndim - len(alpha_shape)) :]:
+        columns *= dim
+    return columns >= MATMUL_REDUCTION_MIN_COLUMNS

@@ -1,0 +1,336 @@
+"""Benchmark keras_prelu against keras.layers.PReLU, ReLU and LeakyReLU.
+
+Run once per backend; every candidate runs interleaved in this one process,
+so the ratios compare like with like on a noisy machine:
+
+    KERAS_BACKEND=tensorflow python benchmarks/benchmark.py
+    KERAS_BACKEND=jax        python benchmarks/benchmark.py
+    KERAS_BACKEND=torch      python benchmarks/benchmark.py
+
+It measures, in each backend's default training mode (TensorFlow
+`tf.function` without XLA, JAX `jax.jit`, PyTorch eager):
+
+  (a) one activation layer, forward + backward, NHWC float32 32x64x64x64,
+      channel-wise and full slope layouts;
+  (b) one `model.fit` epoch of a 4x Conv-BN-activation CNN, batch 128,
+      32x32x3 inputs;
+  (c) the memory a training step keeps for backward (activation memory).
+
+It prints medians and ratios and writes them to a JSON file (--out).
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras_prelu  # noqa: E402
+
+BACKEND = keras.backend.backend()
+CHANNELS = 64
+
+
+# -- candidates ---------------------------------------------------------------
+
+
+def layer_candidates(layout):
+    """Activation layers to compare, by name, for NHWC inputs."""
+    if layout == "channelwise":
+        ours = lambda: keras_prelu.PReLU(layout="channelwise")
+        builtin = lambda: keras.layers.PReLU(
+            alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2]
+        )
+    else:
+        ours = lambda: keras_prelu.PReLU()
+        builtin = lambda: keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25))
+    return {
+        "keras_prelu.PReLU": ours,
+        "keras.layers.PReLU": builtin,
+        "keras.layers.ReLU": keras.layers.ReLU,
+        "keras.layers.LeakyReLU": lambda: keras.layers.LeakyReLU(0.25),
+    }
+
+
+# -- (a) one layer, forward + backward ----------------------------------------
+
+
+def _layer_step_tensorflow(layer, x, upstream):
+    import tensorflow as tf
+
+    x, upstream = tf.constant(x), tf.constant(upstream)
+    variables = layer.trainable_weights
+
+    @tf.function(jit_compile=False)
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x)
+        return tape.gradient(out, [x] + [v.value for v in variables], output_gradients=upstream)
+
+    def run():
+        grads = step(x)
+        grads[0].numpy()  # synchronise
+
+    return run
+
+
+def _layer_step_jax(layer, x, upstream):
+    import jax
+
+    x, upstream = jax.numpy.asarray(x), jax.numpy.asarray(upstream)
+    trainable = [v.value for v in layer.trainable_variables]
+
+    @jax.jit
+    def step(trainable, x):
+        def forward(trainable, x):
+            out, _ = layer.stateless_call(trainable, [], x)
+            return out
+
+        _, vjp = jax.vjp(forward, trainable, x)
+        return vjp(upstream)
+
+    def run():
+        jax.block_until_ready(step(trainable, x))
+
+    return run
+
+
+def _layer_step_torch(layer, x, upstream):
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    upstream = torch.tensor(upstream)
+
+    def run():
+        x.grad = None
+        for v in layer.trainable_weights:
+            v.value.grad = None
+        layer(x).backward(upstream)
+
+    return run
+
+
+def _torch_module_step(x_nhwc, upstream_nhwc):
+    """torch.nn.PReLU(C) on the same data in its own NCHW layout."""
+    import torch
+
+    module = torch.nn.PReLU(x_nhwc.shape[-1])
+    x = torch.tensor(x_nhwc.transpose(0, 3, 1, 2).copy(), requires_grad=True)
+    upstream = torch.tensor(upstream_nhwc.transpose(0, 3, 1, 2).copy())
+
+    def run():
+        x.grad = None
+        module.weight.grad = None
+        module(x).backward(upstream)
+
+    return run
+
+
+LAYER_STEPS = {
+    "tensorflow": _layer_step_tensorflow,
+    "jax": _layer_step_jax,
+    "torch": _layer_step_torch,
+}
+
+
+def interleaved_medians(runs, repeats, warmup=3):
+    """Times every callable `repeats` times, in a fresh random order each
+    round, and returns the median seconds per callable."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    times = {name: [] for name in runs}
+    names = list(runs)
+    for _ in range(repeats):
+        random.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_layers(shape, repeats):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype("float32")
+    upstream = rng.standard_normal(shape).astype("float32")
+    results = {}
+    for layout in ("channelwise", "full"):
+        runs = {}
+        for name, make in layer_candidates(layout).items():
+            layer = make()
+            layer.build(shape)
+            runs[name] = LAYER_STEPS[BACKEND](layer, x, upstream)
+        if BACKEND == "torch" and layout == "channelwise":
+            runs["torch.nn.PReLU"] = _torch_module_step(x, upstream)
+        results[layout] = interleaved_medians(runs, repeats)
+    return results
+
+
+# -- (b) CNN epoch ------------------------------------------------------------
+
+
+def cnn(activation):
+    layers = [keras.Input((32, 32, 3))]
+    for filters in (32, 32, 64, 64):
+        layers += [
+            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            activation(),
+        ]
+    layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
+    model = keras.Sequential(layers)
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False if BACKEND != "jax" else "auto",
+    )
+    return model
+
+
+def bench_cnn(samples, repeats):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((samples, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, samples)
+    runs = {}
+    for name, make in layer_candidates("channelwise").items():
+        keras.utils.set_random_seed(0)
+        model = cnn(make)
+        runs[name] = lambda model=model: model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    return interleaved_medians(runs, repeats, warmup=1)
+
+
+# -- (c) memory kept for backward ----------------------------------------------
+
+
+def activation_memory(shape):
+    """Bytes a training step of one layer keeps alive for its backward pass.
+
+    JAX: the compiled step's temporary buffers (XLA memory analysis).
+    PyTorch: the bytes of the tensors autograd saves (saved-tensor hooks).
+    TensorFlow: peak RSS growth of one step, measured in this process.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype("float32")
+    results = {}
+    for name, make in layer_candidates("channelwise").items():
+        layer = make()
+        layer.build(shape)
+        results[name] = _memory_of(layer, x)
+    return results
+
+
+def _memory_of(layer, x):
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+
+        def loss(trainable, x):
+            out, _ = layer.stateless_call(trainable, [], x)
+            return (out * out).sum()
+
+        compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+    if BACKEND == "torch":
+        import torch
+
+        saved = {}
+
+        def pack(tensor):
+            saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+            return tensor
+
+        x_t = torch.tensor(x, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = layer(x_t)
+        # The input itself is alive anyway; count what the layer adds.
+        saved.pop(x_t.data_ptr(), None)
+        del out
+        return sum(saved.values())
+    import resource
+
+    import tensorflow as tf
+
+    x_t = tf.constant(x)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x)
+            loss = tf.reduce_sum(out * out)
+        return tape.gradient(loss, x)
+
+    step(x_t).numpy()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step(x_t).numpy()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+
+
+# -- report -------------------------------------------------------------------
+
+
+def ratios(medians, baseline):
+    return {name: medians[name] / medians[baseline] for name in medians}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--cnn-samples", type=int, default=1024)
+    parser.add_argument("--cnn-repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--skip-cnn", action="store_true")
+    parser.add_argument("--out", default=f"benchmarks/results/{BACKEND}.json")
+    args = parser.parse_args(argv)
+
+    shape = (args.batch, 64, 64, CHANNELS)
+    report = {
+        "backend": BACKEND,
+        "keras": keras.__version__,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "layer_shape": shape,
+        "layer_seconds": bench_layers(shape, args.repeats),
+    }
+    report["layer_vs_relu"] = {k: ratios(v, "keras.layers.ReLU") for k, v in report["layer_seconds"].items()}
+    report["layer_vs_builtin_prelu"] = {
+        k: ratios(v, "keras.layers.PReLU") for k, v in report["layer_seconds"].items()
+    }
+    if not args.skip_cnn:
+        report["cnn_epoch_seconds"] = bench_cnn(args.cnn_samples, args.cnn_repeats)
+        report["cnn_epoch_vs_relu"] = ratios(report["cnn_epoch_seconds"], "keras.layers.ReLU")
+    report["activation_memory_bytes"] = activation_memory(shape)
+
+    print(f"backend={BACKEND} keras={keras.__version__} shape={shape}")
+    for layout, meds in report["layer_seconds"].items():
+        print(f"\n(a) one layer fwd+bwd, {layout} slopes: median ms, x ReLU, x keras PReLU")
+        for name, seconds in sorted(meds.items(), key=lambda kv: kv[1]):
+            print(
+                f"  {name:24s} {seconds * 1e3:8.2f}  {report['layer_vs_relu'][layout][name]:5.2f}x"
+                f"  {report['layer_vs_builtin_prelu'][layout][name]:5.2f}x"
+            )
+    if "cnn_epoch_seconds" in report:
+        print(f"\n(b) CNN epoch ({args.cnn_samples} samples, batch 128): median s, x ReLU")
+        for name, seconds in sorted(report["cnn_epoch_seconds"].items(), key=lambda kv: kv[1]):
+            print(f"  {name:24s} {seconds:8.3f}  {report['cnn_epoch_vs_relu'][name]:5.3f}x")
+    print("\n(c) memory kept for backward by one layer: MiB")
+    for name, size in report["activation_memory_bytes"].items():
+        print(f"  {name:24s} {size / 2**20:8.1f}")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
