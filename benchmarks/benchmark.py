@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 
@@ -209,27 +210,27 @@ def bench_cnn(samples, repeats):
     return interleaved_medians(runs, repeats, warmup=1)
 
 
-# -- (c) memory kept for backward ----------------------------------------------
+# -- (c) memory ------------------------------------------------------------
 
 
 def activation_memory(shape):
-    """Bytes a training step of one layer keeps alive for its backward pass.
-
-    JAX: the compiled step's temporary buffers (XLA memory analysis).
-    PyTorch: the bytes of the tensors autograd saves (saved-tensor hooks).
-    TensorFlow: peak RSS growth of one step, measured in this process.
-    """
+    """Bytes one layer's training step keeps for its backward pass, where the
+    backend can say exactly: JAX, the compiled step's temporary buffers (XLA
+    memory analysis); PyTorch, the tensors autograd saves beyond the input
+    (saved-tensor hooks). TensorFlow has no CPU allocator statistics."""
+    if BACKEND == "tensorflow":
+        return None
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype("float32")
     results = {}
     for name, make in layer_candidates("channelwise").items():
         layer = make()
         layer.build(shape)
-        results[name] = _memory_of(layer, x)
+        results[name] = _saved_bytes(layer, x)
     return results
 
 
-def _memory_of(layer, x):
+def _saved_bytes(layer, x):
     if BACKEND == "jax":
         import jax
 
@@ -241,40 +242,69 @@ def _memory_of(layer, x):
 
         compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile()
         return compiled.memory_analysis().temp_size_in_bytes
-    if BACKEND == "torch":
-        import torch
+    import torch
 
-        saved = {}
+    saved = {}
 
-        def pack(tensor):
-            saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
-            return tensor
+    def pack(tensor):
+        saved[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+        return tensor
 
-        x_t = torch.tensor(x, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = layer(x_t)
-        # The input itself is alive anyway; count what the layer adds.
-        saved.pop(x_t.data_ptr(), None)
-        del out
-        return sum(saved.values())
-    import resource
+    x_t = torch.tensor(x, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x_t)
+    saved.pop(x_t.data_ptr(), None)  # the input is alive anyway
+    return sum(saved.values())
 
-    import tensorflow as tf
 
-    x_t = tf.constant(x)
+def peak_training_memory(samples, repeats):
+    """Peak resident-memory growth over a CNN training epoch, one fresh
+    process per candidate and repeat, so no candidate inherits another's
+    allocator state."""
+    peaks = {name: [] for name in layer_candidates("channelwise")}
+    for _ in range(repeats):
+        names = list(peaks)
+        random.shuffle(names)
+        for name in names:
+            output = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--memory-child", name,
+                 "--cnn-samples", str(samples)],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            peaks[name].append(json.loads(output.strip().splitlines()[-1])["peak_growth_bytes"])
+    return {name: statistics.median(values) for name, values in peaks.items()}
 
-    @tf.function
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = layer(x)
-            loss = tf.reduce_sum(out * out)
-        return tape.gradient(loss, x)
 
-    step(x_t).numpy()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step(x_t).numpy()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+def _current_rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _memory_child(name, samples):
+    import threading
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((samples, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, samples)
+    model = cnn(layer_candidates("channelwise")[name])
+    model.train_on_batch(x[:8], y[:8])  # trace and compile on a tiny batch
+    # The process's lifetime peak (ru_maxrss) is set by imports, so sample
+    # the resident size while the steps run instead (Linux /proc).
+    before = _current_rss()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _current_rss())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    done.set()
+    sampler.join()
+    print(json.dumps({"peak_growth_bytes": peak[0] - before}))
 
 
 # -- report -------------------------------------------------------------------
@@ -291,8 +321,12 @@ def main(argv=None):
     parser.add_argument("--cnn-repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--skip-cnn", action="store_true")
+    parser.add_argument("--memory-repeats", type=int, default=3)
     parser.add_argument("--out", default=f"benchmarks/results/{BACKEND}.json")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        return _memory_child(args.memory_child, args.cnn_samples)
 
     shape = (args.batch, 64, 64, CHANNELS)
     report = {
@@ -309,7 +343,9 @@ def main(argv=None):
     if not args.skip_cnn:
         report["cnn_epoch_seconds"] = bench_cnn(args.cnn_samples, args.cnn_repeats)
         report["cnn_epoch_vs_relu"] = ratios(report["cnn_epoch_seconds"], "keras.layers.ReLU")
-    report["activation_memory_bytes"] = activation_memory(shape)
+        report["cnn_peak_memory_growth_bytes"] = peak_training_memory(args.cnn_samples, args.memory_repeats)
+        report["cnn_peak_memory_vs_relu"] = ratios(report["cnn_peak_memory_growth_bytes"], "keras.layers.ReLU")
+    report["layer_saved_for_backward_bytes"] = activation_memory(shape)
 
     print(f"backend={BACKEND} keras={keras.__version__} shape={shape}")
     for layout, meds in report["layer_seconds"].items():
@@ -323,9 +359,14 @@ def main(argv=None):
         print(f"\n(b) CNN epoch ({args.cnn_samples} samples, batch 128): median s, x ReLU")
         for name, seconds in sorted(report["cnn_epoch_seconds"].items(), key=lambda kv: kv[1]):
             print(f"  {name:24s} {seconds:8.3f}  {report['cnn_epoch_vs_relu'][name]:5.3f}x")
-    print("\n(c) memory kept for backward by one layer: MiB")
-    for name, size in report["activation_memory_bytes"].items():
-        print(f"  {name:24s} {size / 2**20:8.1f}")
+    if "cnn_peak_memory_growth_bytes" in report:
+        print("\n(c) CNN training: peak RSS growth over an epoch, median MiB, x ReLU")
+        for name, size in report["cnn_peak_memory_growth_bytes"].items():
+            print(f"  {name:24s} {size / 2**20:8.1f}  {report['cnn_peak_memory_vs_relu'][name]:5.3f}x")
+    if report["layer_saved_for_backward_bytes"] is not None:
+        print("\n(c) one layer: memory kept for backward beyond the input, MiB")
+        for name, size in report["layer_saved_for_backward_bytes"].items():
+            print(f"  {name:24s} {size / 2**20:8.1f}")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
