@@ -27,7 +27,11 @@ def _forward_where(x, alpha):
 
 def _backward_fused(upstream, x, alpha):
     grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, alpha)
-    return torch.where(x == 0, upstream, grad_x), per_element
+    # In place: a fresh 4-byte-per-element buffer costs page faults on CPU.
+    # Not under autograd-of-autograd, where grad_x may be needed as is.
+    if torch.is_grad_enabled():
+        return torch.where(x == 0, upstream, grad_x), per_element
+    return torch.where(x == 0, upstream, grad_x, out=grad_x), per_element
 
 
 def _backward_where(upstream, x, alpha):
