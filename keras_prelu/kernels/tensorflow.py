@@ -37,7 +37,13 @@ def prelu(x, alpha):
     # `relu(x) - alpha * relu(-x)` is the exact op pattern the TFLite
     # converter fuses into its native PRELU op, and its values equal the
     # reference's bit for bit (relu keeps NaN). Only the gradient is ours.
-    output = tf.nn.relu(x) + (-alpha) * tf.nn.relu(-x)
+    # It fuses only an alpha of rank x.rank - 1, so a scalar (or any
+    # lower-rank) slope gets leading 1s; the values are unchanged.
+    missing = (x.shape.rank or 0) - 1 - (alpha.shape.rank or 0)
+    slopes = alpha
+    if missing > 0 and alpha.shape.is_fully_defined():
+        slopes = tf.reshape(alpha, [1] * missing + alpha.shape.as_list())
+    output = tf.nn.relu(x) + (-slopes) * tf.nn.relu(-x)
 
     def grad(upstream):
         return _gradients(x, alpha, upstream)

@@ -63,6 +63,13 @@ def make_function(forward_kernel, backward_kernel):
             return forward_kernel(x, alpha)
 
         @staticmethod
+        def symbolic(g, x, alpha):
+            # torch.onnx's TorchScript exporter (Keras's choice for dynamic
+            # shapes) cannot export aten::_prelu_kernel. ONNX's PRelu computes
+            # the same values, with alpha broadcast to x, as one fused node.
+            return g.op("PRelu", x, alpha)
+
+        @staticmethod
         def setup_context(ctx, inputs, output):
             ctx.save_for_backward(*inputs)
 

@@ -1,0 +1,235 @@
+"""Deployment: SavedModel, TFLite and ONNX exports match the Keras outputs."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_prelu
+from keras_prelu import saving
+
+# Elementwise ops a PReLU decomposes into when it is not one native node.
+DECOMPOSED_ONNX_OPS = {"Where", "GreaterOrEqual", "Relu", "Neg"}
+ONNX_CONVERTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}
+
+
+def _slopes(seed):
+    return keras.initializers.RandomUniform(-0.5, 0.8, seed=seed)
+
+
+def _every_layout_model():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(4, 1, name="conv")(inputs)
+    x = keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(1))(x)
+    x = keras_prelu.PReLU(shared_axes=[1], alpha_initializer=_slopes(2))(x)
+    x = keras_prelu.PReLU(layout="scalar", alpha_initializer=-0.3)(x)
+    x = keras.layers.Permute((3, 1, 2))(x)
+    x = keras_prelu.PReLU(
+        layout="channelwise", data_format="channels_first", alpha_initializer=_slopes(3)
+    )(x)
+    return keras.Model(inputs, x)
+
+
+def _input(batch=3):
+    return np.random.default_rng(0).standard_normal((batch, 4, 4, 3)).astype("float32")
+
+
+def _run_onnx(path, x):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+# ONNX -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def onnx_exports(tmp_path_factory):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
+    keras.utils.set_random_seed(7)
+    model = _every_layout_model()
+    model(_input())
+    directory = tmp_path_factory.mktemp("onnx")
+    model.export(directory / "plain.onnx", format="onnx", verbose=False)
+    saving.export_onnx(model, directory / "fused.onnx")
+    return model, directory / "plain.onnx", directory / "fused.onnx"
+
+
+def test_onnx_export_matches_keras(onnx_exports):
+    model, plain, _ = onnx_exports
+    x = _input(batch=2)
+    np.testing.assert_allclose(
+        _run_onnx(plain, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_export_onnx_makes_one_native_prelu_node_per_layer(onnx_exports):
+    import onnx
+
+    model, _, fused = onnx_exports
+    ops = [node.op_type for node in onnx.load(fused).graph.node]
+    assert ops.count("PRelu") == 4, ops
+    assert not DECOMPOSED_ONNX_OPS & set(ops), ops
+    x = _input(batch=2)
+    np.testing.assert_allclose(
+        _run_onnx(fused, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
+    )
+
+
+def _graph(nodes, initializers, x_shape=(2, 3, 4), y_shape=None):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes,
+        "prelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape or x_shape))],
+        [numpy_helper.from_array(np.asarray(value, "float32"), name) for name, value in initializers.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _where_graph(threshold=0.0, slope=(0.1, -0.2, 0.3, 0.4)):
+    from onnx import helper
+
+    return _graph(
+        [
+            helper.make_node("GreaterOrEqual", ["x", "zero"], ["nonnegative"]),
+            helper.make_node("Mul", ["slope", "x"], ["scaled"]),
+            helper.make_node("Where", ["nonnegative", "x", "scaled"], ["y"]),
+        ],
+        {"zero": threshold, "slope": slope},
+        y_shape=np.broadcast_shapes((2, 3, 4), np.shape(slope)),
+    )
+
+
+def _relu_sum_graph(transposed=False):
+    """TensorFlow's relu(x) + (-alpha) * relu(-x), as tf2onnx writes it."""
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["positive"]),
+        helper.make_node("Neg", ["x"], ["negated"]),
+        helper.make_node("Relu", ["negated"], ["negative"]),
+    ]
+    if transposed:  # tf2onnx's NCHW <-> NHWC transposes around the product
+        negative_slopes = -np.arange(1, 25, dtype="float32").reshape(3, 4, 2) / 10
+        nodes += [
+            helper.make_node("Transpose", ["negative"], ["nhwc"], perm=[0, 2, 3, 1]),
+            helper.make_node("Mul", ["nhwc", "negated_slope"], ["scaled_nhwc"]),
+            helper.make_node("Transpose", ["scaled_nhwc"], ["scaled"], perm=[0, 3, 1, 2]),
+        ]
+        x_shape = (2, 2, 3, 4)
+    else:
+        negative_slopes = np.array([-0.1, 0.2, -0.3, -0.4], "float32")
+        nodes.append(helper.make_node("Mul", ["negated_slope", "negative"], ["scaled"]))
+        x_shape = (2, 3, 4)
+    nodes.append(helper.make_node("Add", ["positive", "scaled"], ["y"]))
+    return _graph(nodes, {"negated_slope": negative_slopes}, x_shape), x_shape
+
+
+def _assert_same_outputs(before, after, x_shape):
+    x = np.random.default_rng(1).standard_normal(x_shape).astype("float32")
+    x.flat[:4] = [np.nan, np.inf, -np.inf, 0.0]
+    np.testing.assert_array_equal(
+        _run_onnx_model(after, x), _run_onnx_model(before, x), strict=True
+    )
+
+
+def _run_onnx_model(model, x):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("pattern", ["where", "relu_sum", "relu_sum_transposed"])
+def test_fuse_onnx_prelu_rewrites_each_backend_pattern(pattern):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    if pattern == "where":
+        model, x_shape = _where_graph(), (2, 3, 4)
+    else:
+        model, x_shape = _relu_sum_graph(transposed=pattern == "relu_sum_transposed")
+    original = model.__class__()
+    original.CopyFrom(model)
+    assert saving.fuse_onnx_prelu(model) == 1
+    assert [node.op_type for node in model.graph.node] == ["PRelu"]
+    assert len(model.graph.initializer) == 1
+    _assert_same_outputs(original, model, x_shape)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _where_graph(threshold=0.5),  # not a PReLU
+        lambda: _where_graph(slope=np.ones((5, 2, 3, 4))),  # the slope would grow x
+    ],
+)
+def test_fuse_onnx_prelu_leaves_other_graphs_alone(make):
+    pytest.importorskip("onnx")
+    model = make()
+    before = model.SerializeToString()
+    assert saving.fuse_onnx_prelu(model) == 0
+    assert model.SerializeToString() == before
+
+
+# TensorFlow: SavedModel and TFLite ---------------------------------------------------
+
+
+@pytest.mark.requires_backend("tensorflow")
+def test_saved_model_export_matches_keras(tmp_path):
+    import tensorflow as tf
+
+    model = _every_layout_model()
+    x = _input()
+    model(x)
+    model.export(tmp_path / "saved_model", verbose=False)
+    restored = tf.saved_model.load(str(tmp_path / "saved_model"))
+    np.testing.assert_allclose(
+        restored.serve(tf.constant(x)).numpy(), keras.ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-6
+    )
+
+
+def _tflite_ops_and_output(model, directory, x):
+    import tensorflow as tf
+
+    model.export(directory, verbose=False)
+    flatbuffer = tf.lite.TFLiteConverter.from_saved_model(str(directory)).convert()
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    # No public API lists a flatbuffer's ops.
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    return ops, interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.requires_backend("tensorflow")
+@pytest.mark.parametrize(
+    "shape,kwargs",
+    [
+        ((4, 4, 3), {}),
+        ((4, 4, 3), {"shared_axes": [1, 2]}),
+        ((4, 4, 3), {"layout": "channelwise"}),
+        ((3, 4, 4), {"layout": "channelwise", "data_format": "channels_first"}),
+        ((6,), {}),
+        ((4, 4, 3), {"layout": "scalar"}),
+    ],
+)
+def test_tflite_conversion_makes_a_native_prelu_op(tmp_path, shape, kwargs):
+    pytest.importorskip("tensorflow")
+    model = keras.Sequential(
+        [keras.Input(shape), keras_prelu.PReLU(alpha_initializer=_slopes(4), **kwargs)]
+    )
+    x = np.random.default_rng(2).standard_normal((2, *shape)).astype("float32")
+    ops, output = _tflite_ops_and_output(model, tmp_path / "saved_model", x)
+    np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-6)
+    assert ops == {"PRELU"}, ops

@@ -1,0 +1,113 @@
+"""Golden `.keras` files from every backend and version load under this one.
+
+Each backend's test run loads the files written under all three backends, so
+the three runs together cover all 9 (saved under, loaded under) pairs. Golden
+files are never regenerated to make a test pass (see saved_models/README.md).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_prelu
+from keras_prelu import saving
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = REPO / "saved_models"
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN_DIR / "make_golden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MODEL_NAMES = tuple(_load_generator().MODELS)
+GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*/*/*.keras"))
+
+
+def check_saved_model(path: Path) -> None:
+    """Loads `path` and compares it with the `.npz` written beside it."""
+    stored = np.load(path.with_suffix(".npz"), allow_pickle=False)
+    made_by = f"{path} (made by {stored['backend']} {stored['framework_version']}, keras {stored['keras_version']})"
+    model = saving.load_model(path)
+    output = keras.ops.convert_to_numpy(model(stored["input"], training=False))
+    np.testing.assert_allclose(output, stored["output"], rtol=1e-5, atol=1e-6, err_msg=made_by)
+
+    # Every stored key must come back; a later version may add new ones.
+    layers = [
+        layer for layer in model.layers if isinstance(layer, (keras_prelu.PReLU, keras.layers.PReLU))
+    ]
+    expected_configs = json.loads(str(stored["prelu_configs"]))
+    assert len(layers) == len(expected_configs), made_by
+    for layer, expected in zip(layers, expected_configs):
+        config = layer.get_config()
+        assert {key: config.get(key) for key in expected} == expected, made_by
+
+    if "optimizer_iterations" in stored:
+        assert int(model.optimizer.iterations) == int(stored["optimizer_iterations"]), made_by
+        # The optimizer state is usable here, whichever backend wrote it.
+        # Keras stores "auto" resolved, so a JAX file asks for jit_compile=True,
+        # which on PyTorch means a torch.compile costing ~20 s here.
+        model.jit_compile = False
+        model.fit(stored["input"], np.zeros((len(stored["input"]), 1), "float32"), verbose=0)
+        assert int(model.optimizer.iterations) == int(stored["optimizer_iterations"]) + 1
+
+    if any(type(layer) is keras.layers.PReLU for layer in layers):
+        converted = saving.from_builtin_prelu(model)
+        assert not any(type(layer) is keras.layers.PReLU for layer in converted.layers)
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(converted(stored["input"])), output, err_msg=made_by
+        )
+
+
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda path: str(path.relative_to(GOLDEN_DIR)))
+def test_golden_file_loads_with_the_same_outputs(path):
+    check_saved_model(path)
+
+
+def test_golden_files_cover_every_backend_and_model():
+    versions = sorted({path.parent.parent.name for path in GOLDEN_FILES})
+    assert versions, f"no golden files under {GOLDEN_DIR}"
+    for backend in BACKENDS:
+        names = {path.stem for path in GOLDEN_FILES if path.parent.name == backend}
+        assert set(MODEL_NAMES) <= names, f"{backend} lacks golden files for {set(MODEL_NAMES) - names}"
+    for path in GOLDEN_FILES:
+        assert path.with_suffix(".npz").is_file(), f"{path} has no .npz beside it"
+
+
+def test_generator_refuses_to_overwrite(tmp_path):
+    generator = _load_generator()
+    (tmp_path / f"{MODEL_NAMES[0]}.keras").write_bytes(b"keep me")
+    with pytest.raises(SystemExit, match="Refusing to overwrite"):
+        generator.main(["--output-dir", str(tmp_path)])
+    assert (tmp_path / f"{MODEL_NAMES[0]}.keras").read_bytes() == b"keep me"
+
+
+def test_files_saved_now_by_the_other_backends_load_here(tmp_path):
+    """The current code, not only old versions, saves files every backend loads."""
+    here = keras.backend.backend()
+    others = [b for b in BACKENDS if b != here and importlib.util.find_spec(b) is not None]
+    if not others:
+        pytest.skip("no other backend is installed")
+    for backend in others:
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        result = subprocess.run(
+            [sys.executable, str(GOLDEN_DIR / "make_golden.py"), "--output-dir", str(tmp_path / backend)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"saving under {backend} failed:\n{result.stderr[-3000:]}"
+        for name in MODEL_NAMES:
+            check_saved_model(tmp_path / backend / f"{name}.keras")
