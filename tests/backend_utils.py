@@ -27,8 +27,6 @@ def value_and_grads(fn, x, alpha, upstream):
         grad_x, grad_alpha = vjp(jax.numpy.asarray(upstream, out.dtype))
         return np.asarray(out), np.asarray(grad_x), np.asarray(grad_alpha)
     if backend == "torch":
-        import torch
-
         x_t = _to_torch(x).requires_grad_()
         alpha_t = _to_torch(alpha).requires_grad_()
         out = fn(x_t, alpha_t)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_prelu
-from keras_prelu import saving
+from keras_prelu import export
 
 # Elementwise ops a PReLU decomposes into when it is not one native node.
 DECOMPOSED_ONNX_OPS = {"Where", "GreaterOrEqual", "Relu", "Neg"}
@@ -53,7 +53,7 @@ def onnx_exports(tmp_path_factory):
     model(_input())
     directory = tmp_path_factory.mktemp("onnx")
     model.export(directory / "plain.onnx", format="onnx", verbose=False)
-    saving.export_onnx(model, directory / "fused.onnx")
+    export.export_onnx(model, directory / "fused.onnx")
     return model, directory / "plain.onnx", directory / "fused.onnx"
 
 
@@ -158,7 +158,7 @@ def test_fuse_onnx_prelu_rewrites_each_backend_pattern(pattern):
         model, x_shape = _relu_sum_graph(transposed=pattern == "relu_sum_transposed")
     original = model.__class__()
     original.CopyFrom(model)
-    assert saving.fuse_onnx_prelu(model) == 1
+    assert export.fuse_onnx_prelu(model) == 1
     assert [node.op_type for node in model.graph.node] == ["PRelu"]
     assert len(model.graph.initializer) == 1
     _assert_same_outputs(original, model, x_shape)
@@ -175,7 +175,7 @@ def test_fuse_onnx_prelu_leaves_other_graphs_alone(make):
     pytest.importorskip("onnx")
     model = make()
     before = model.SerializeToString()
-    assert saving.fuse_onnx_prelu(model) == 0
+    assert export.fuse_onnx_prelu(model) == 0
     assert model.SerializeToString() == before
 
 
