@@ -1,0 +1,1 @@
+"""Runnable examples of `keras_prelu`: basics, CNN builders and an experiment."""
