@@ -14,9 +14,12 @@ It measures, in each backend's default training mode (TensorFlow
       channel-wise and full slope layouts;
   (b) one `model.fit` epoch of a 4x Conv-BN-activation CNN, batch 128,
       32x32x3 inputs;
-  (c) the memory a training step keeps for backward (activation memory).
+  (c) memory: the peak resident-memory growth over a CNN training epoch (one
+      fresh process per candidate), and, where the backend can tell exactly
+      (JAX, PyTorch), the bytes one layer keeps for its backward pass.
 
-It prints medians and ratios and writes them to a JSON file (--out).
+It prints medians and ratios as each section finishes and writes them to a
+JSON file (--out, default benchmarks/results/<backend>.json).
 """
 
 import argparse
@@ -314,14 +317,21 @@ def ratios(medians, baseline):
     return {name: medians[name] / medians[baseline] for name in medians}
 
 
+def _save(report, path):
+    # Rewritten after each section, so an interrupted run keeps what it measured.
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--cnn-samples", type=int, default=1024)
-    parser.add_argument("--cnn-repeats", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--skip-cnn", action="store_true")
-    parser.add_argument("--memory-repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=30, help="one-layer timings per candidate")
+    parser.add_argument("--cnn-samples", type=int, default=512, help="samples per CNN epoch")
+    parser.add_argument("--cnn-repeats", type=int, default=3, help="timed CNN epochs per candidate")
+    parser.add_argument("--batch", type=int, default=32, help="batch of the one-layer input")
+    parser.add_argument("--skip-cnn", action="store_true", help="only the one-layer timings")
+    parser.add_argument("--memory-repeats", type=int, default=2, help="memory runs per candidate")
     parser.add_argument("--out", default=f"benchmarks/results/{BACKEND}.json")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -334,20 +344,14 @@ def main(argv=None):
         "keras": keras.__version__,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "layer_shape": shape,
-        "layer_seconds": bench_layers(shape, args.repeats),
     }
+    print(f"backend={BACKEND} keras={keras.__version__} shape={shape}", flush=True)
+
+    report["layer_seconds"] = bench_layers(shape, args.repeats)
     report["layer_vs_relu"] = {k: ratios(v, "keras.layers.ReLU") for k, v in report["layer_seconds"].items()}
     report["layer_vs_builtin_prelu"] = {
         k: ratios(v, "keras.layers.PReLU") for k, v in report["layer_seconds"].items()
     }
-    if not args.skip_cnn:
-        report["cnn_epoch_seconds"] = bench_cnn(args.cnn_samples, args.cnn_repeats)
-        report["cnn_epoch_vs_relu"] = ratios(report["cnn_epoch_seconds"], "keras.layers.ReLU")
-        report["cnn_peak_memory_growth_bytes"] = peak_training_memory(args.cnn_samples, args.memory_repeats)
-        report["cnn_peak_memory_vs_relu"] = ratios(report["cnn_peak_memory_growth_bytes"], "keras.layers.ReLU")
-    report["layer_saved_for_backward_bytes"] = activation_memory(shape)
-
-    print(f"backend={BACKEND} keras={keras.__version__} shape={shape}")
     for layout, meds in report["layer_seconds"].items():
         print(f"\n(a) one layer fwd+bwd, {layout} slopes: median ms, x ReLU, x keras PReLU")
         for name, seconds in sorted(meds.items(), key=lambda kv: kv[1]):
@@ -355,21 +359,29 @@ def main(argv=None):
                 f"  {name:24s} {seconds * 1e3:8.2f}  {report['layer_vs_relu'][layout][name]:5.2f}x"
                 f"  {report['layer_vs_builtin_prelu'][layout][name]:5.2f}x"
             )
-    if "cnn_epoch_seconds" in report:
-        print(f"\n(b) CNN epoch ({args.cnn_samples} samples, batch 128): median s, x ReLU")
-        for name, seconds in sorted(report["cnn_epoch_seconds"].items(), key=lambda kv: kv[1]):
-            print(f"  {name:24s} {seconds:8.3f}  {report['cnn_epoch_vs_relu'][name]:5.3f}x")
-    if "cnn_peak_memory_growth_bytes" in report:
-        print("\n(c) CNN training: peak RSS growth over an epoch, median MiB, x ReLU")
-        for name, size in report["cnn_peak_memory_growth_bytes"].items():
-            print(f"  {name:24s} {size / 2**20:8.1f}  {report['cnn_peak_memory_vs_relu'][name]:5.3f}x")
+    report["layer_saved_for_backward_bytes"] = activation_memory(shape)
     if report["layer_saved_for_backward_bytes"] is not None:
         print("\n(c) one layer: memory kept for backward beyond the input, MiB")
         for name, size in report["layer_saved_for_backward_bytes"].items():
             print(f"  {name:24s} {size / 2**20:8.1f}")
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    _save(report, args.out)
+    if args.skip_cnn:
+        print(f"\nwrote {args.out}")
+        return
+
+    report["cnn_epoch_seconds"] = bench_cnn(args.cnn_samples, args.cnn_repeats)
+    report["cnn_epoch_vs_relu"] = ratios(report["cnn_epoch_seconds"], "keras.layers.ReLU")
+    print(f"\n(b) CNN epoch ({args.cnn_samples} samples, batch 128): median s, x ReLU", flush=True)
+    for name, seconds in sorted(report["cnn_epoch_seconds"].items(), key=lambda kv: kv[1]):
+        print(f"  {name:24s} {seconds:8.3f}  {report['cnn_epoch_vs_relu'][name]:5.3f}x", flush=True)
+    _save(report, args.out)
+
+    report["cnn_peak_memory_growth_bytes"] = peak_training_memory(args.cnn_samples, args.memory_repeats)
+    report["cnn_peak_memory_vs_relu"] = ratios(report["cnn_peak_memory_growth_bytes"], "keras.layers.ReLU")
+    print("\n(c) CNN training: peak RSS growth over an epoch, median MiB, x ReLU")
+    for name, size in report["cnn_peak_memory_growth_bytes"].items():
+        print(f"  {name:24s} {size / 2**20:8.1f}  {report['cnn_peak_memory_vs_relu'][name]:5.3f}x")
+    _save(report, args.out)
     print(f"\nwrote {args.out}")
 
 
