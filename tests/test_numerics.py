@@ -25,6 +25,8 @@ LAYOUTS = [
     # Wide enough for the matmul reduction of the slope gradient.
     ((2, 8, 8, 16), (8, 8, 16)),
     ((2, 4, 16, 64), (1, 16, 64)),
+    # Large enough per sample for the XLA-compiled TensorFlow gradient.
+    ((2, 16, 32, 32), (1, 1, 32)),
 ]
 
 KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
@@ -89,6 +91,16 @@ def test_wide_layouts_take_the_matmul_reduction():
 
     assert use_matmul_reduction(4, (8, 8, 16)) and use_matmul_reduction(4, (1, 16, 64))
     assert not use_matmul_reduction(4, (1, 1, 3)) and not use_matmul_reduction(4, (8, 1, 16))
+
+
+@pytest.mark.requires_backend("tensorflow")
+def test_tensorflow_compiles_only_large_gradients():
+    import tensorflow as tf
+
+    from keras_prelu.kernels import tensorflow as tf_kernel
+
+    assert tf_kernel._is_large(tf.zeros((2, 16, 32, 32)))
+    assert not tf_kernel._is_large(tf.zeros((2, 8, 8, 16)))
 
 
 def test_gradient_at_zero_is_one():
