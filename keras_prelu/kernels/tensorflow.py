@@ -1,4 +1,4 @@
-"""TensorFlow PReLU kernel: Keras's forward graph, an XLA-fused gradient."""
+"""TensorFlow PReLU kernel: Keras's forward graph, a custom (XLA-fused when large) gradient."""
 
 import tensorflow as tf
 
