@@ -8,7 +8,7 @@ def forward(x, alpha):
     return np.where(x >= 0, x, np.asarray(alpha, x.dtype) * x)
 
 
-def _sum_to_shape(values, shape):
+def sum_to_shape(values, shape):
     """Sums a broadcast array back down to `shape` (the slope's shape)."""
     lead = values.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -25,7 +25,7 @@ def gradients(x, alpha, upstream):
     grad_x = np.where(nonnegative, upstream, upstream * alpha)
     with np.errstate(invalid="ignore"):
         per_element = np.where(nonnegative, 0, upstream * x)
-    grad_alpha = _sum_to_shape(
+    grad_alpha = sum_to_shape(
         np.broadcast_to(per_element, np.broadcast_shapes(x.shape, alpha.shape)).astype(np.float64),
         alpha.shape,
     ).astype(x.dtype)
