@@ -12,12 +12,13 @@ import numpy as np
 BASELINE = "relu"
 VARIANT_LABELS = {
     "relu": "ReLU",
-    "leaky_relu": "LeakyReLU (fixed 0.25)",
+    "leaky_relu": "LeakyReLU (fixed slope)",
     "prelu": "PReLU (one slope per layer)",
     "prelu_channelwise": "PReLU (one slope per channel)",
 }
 COLORS = {"relu": "tab:gray", "leaky_relu": "tab:orange", "prelu": "tab:blue", "prelu_channelwise": "tab:green"}
-INITIAL_SLOPE = 0.25
+# The initial slope of results written before it was recorded per variant.
+DEFAULT_INITIAL_SLOPE = 0.25
 FIGURES = {
     "training_curves.png": "Training curves: loss and accuracy per epoch, mean over seeds with a ±1 std band.",
     "dead_units.png": "Dead units per activation layer and in total, per epoch (epoch 0 is before training).",
@@ -61,6 +62,16 @@ def _seconds(value: float) -> str:
 
 def _label(name: str) -> str:
     return VARIANT_LABELS.get(name, name)
+
+
+def initial_slope(variant: dict) -> float:
+    """A variant's initial (PReLU) or fixed (LeakyReLU) slope."""
+    value = variant.get("initial_slope")
+    return DEFAULT_INITIAL_SLOPE if value is None else float(value)
+
+
+def _slope_text(value: float) -> str:
+    return f"{value:g}"
 
 
 def spread_verdict(a: dict, b: dict) -> tuple[str, float | None]:
@@ -210,7 +221,7 @@ def _overall(found: list[dict], effect: str) -> str:
     return f"PReLU {strength} changed {effect}, for the {' and '.join(directions)}."
 
 
-def _attribution(found: list[dict]) -> str:
+def _attribution(found: list[dict], variants: dict) -> str:
     """Whether LeakyReLU with the initial slope had the same effect as PReLU."""
     by_pair = {(c["a"], c["b"]): c for c in found}
     leaky = by_pair.get(("leaky_relu", BASELINE))
@@ -219,6 +230,7 @@ def _attribution(found: list[dict]) -> str:
     ]
     if leaky is None or not effects:
         return ""
+    fixed = _slope_text(initial_slope(variants["leaky_relu"]))
     learned = [by_pair.get((c["a"], "leaky_relu")) for c in effects]
     learned = [c for c in learned if c is not None and c["outcome"] in ("better", "worse")]
     if learned:
@@ -227,10 +239,10 @@ def _attribution(found: list[dict]) -> str:
             f"{_label(c['a'])} {m.fmt_difference(c['difference'])}, {c['outcome']}, {_short_verdict(c)}"
             for c in learned
         )
-        return f"Against a slope fixed at {INITIAL_SLOPE} (LeakyReLU), learning it made a difference: {details}."
+        return f"Against a slope fixed at {fixed} (LeakyReLU), learning it made a difference: {details}."
     if leaky["outcome"] == effects[0]["outcome"]:
         return (
-            f"LeakyReLU, with the slope fixed at {INITIAL_SLOPE}, did the same: the non-zero slope made the "
+            f"LeakyReLU, with the slope fixed at {fixed}, did the same: the fixed slope made the "
             "difference, and learning it added nothing measurable."
         )
     return ""
@@ -248,7 +260,7 @@ def _headline(variants: dict, measure: str) -> str:
         for c in vs_relu
     )
     text = f"{_overall(found, m.title)} ReLU {_mean_std(vs_relu[0]['stats_b'], m.fmt)}; {numbers}."
-    attribution = _attribution(found)
+    attribution = _attribution(found, variants)
     return f"{text} {attribution}" if attribution else text
 
 
@@ -300,7 +312,9 @@ def slope_findings(variants: dict) -> list[str]:
         means = [slopes[layer]["mean"]["mean"] for layer in layers]
         depths = [slopes[layer]["depth"] for layer in layers]
         profile = ", ".join(f"{layer} {mean:.3f}" for layer, mean in zip(layers, means))
-        text = f"{_label(name)}: mean learned slope by depth (initially {INITIAL_SLOPE}): {profile}. "
+        text = (
+            f"{_label(name)}: mean learned slope by depth (initially {_slope_text(initial_slope(v))}): {profile}. "
+        )
         if len(layers) > 1:
             smallest, largest = int(np.argmin(means)), int(np.argmax(means))
             rho = spearman(depths, means)
@@ -416,6 +430,7 @@ def _slope_table(variants: dict) -> list[str]:
     prelus = {name: v["slopes"] for name, v in variants.items() if v.get("slopes")}
     if not prelus:
         return []
+    starts = sorted({initial_slope(variants[name]) for name in prelus})
     rows = []
     for layer in next(iter(prelus.values())):
         row = [layer]
@@ -426,7 +441,7 @@ def _slope_table(variants: dict) -> list[str]:
         rows.append(row)
     note = (
         "The layer's mean slope ± std over seeds, then [min, max] over seeds and units; "
-        f"every slope starts at {INITIAL_SLOPE}."
+        f"every slope starts at {' or '.join(_slope_text(value) for value in starts)}."
     )
     return ["## Learned slopes per layer", "", note, "", _table(["layer"] + [_label(n) for n in prelus], rows), ""]
 
@@ -457,6 +472,8 @@ def render(results: dict, figures=tuple(FIGURES)) -> str:
         f"{len(config['seeds'])} seed(s) x {config['epochs']} epoch(s) per variant; "
         f"{samples['train']} training, {samples['val']} validation and {samples['test']} test samples; "
         f"batch size {config['batch_size']}; {config['optimizer']}. "
+        f"PReLU slopes start at, and LeakyReLU's is fixed at, "
+        f"{_slope_text(config.get('slope_init', DEFAULT_INITIAL_SLOPE))}. "
         f"Backend {config['backend']} (Keras {config['keras_version']}, {config['cpu_count']} CPUs), "
         f"{config['distribution']}. Wall time {results['wall_seconds']:.0f} s."
     )
@@ -554,6 +571,7 @@ def plot(results: dict, out_dir: str) -> list[str]:
     if prelus:
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5))
         styles = ["-", "--", ":"]
+        starts = set()
         for index, (name, slopes) in enumerate(prelus.items()):
             names = list(slopes)
             depths = [slopes[layer]["depth"] for layer in names]
@@ -565,17 +583,21 @@ def plot(results: dict, out_dir: str) -> list[str]:
             x = np.asarray(depths) + offset
             left.errorbar(x, means, yerr=stds, marker="o", capsize=3, color=COLORS.get(name), label=_label(name))
             left.vlines(x, lows, highs, color=COLORS.get(name), alpha=0.35, linewidth=6)
+            start = initial_slope(variants[name])
+            starts.add(start)
             for layer, color in zip(names, plt.cm.viridis(np.linspace(0, 0.9, len(names)))):
-                curve = [INITIAL_SLOPE] + slopes[layer]["mean_per_epoch"]["mean"]
+                curve = [start] + slopes[layer]["mean_per_epoch"]["mean"]
                 right.plot(range(len(curve)), curve, styles[index % len(styles)], color=color,
                            label=f"{layer} ({name})")
-        left.axhline(INITIAL_SLOPE, color="black", linestyle=":", linewidth=1, label=f"initial {INITIAL_SLOPE}")
+        for start in sorted(starts):
+            left.axhline(start, color="black", linestyle=":", linewidth=1, label=f"initial {_slope_text(start)}")
         left.set_xticks(depths, names)
         left.set_xlabel("layer (input to output)")
         left.set_ylabel("slope")
         left.set_title("after training: mean ± std over seeds; bar = min..max")
         left.legend(fontsize=8)
-        right.axhline(INITIAL_SLOPE, color="black", linestyle=":", linewidth=1)
+        for start in sorted(starts):
+            right.axhline(start, color="black", linestyle=":", linewidth=1)
         right.set_xlabel("epoch (0: initial value)")
         right.set_title("layer mean slope per epoch (mean over seeds)")
         right.legend(fontsize=7, ncol=len(prelus), loc="upper center", bbox_to_anchor=(0.5, -0.18))

@@ -29,6 +29,7 @@ bundled 8x8 digits, needs no download.
 import argparse
 import contextlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -38,7 +39,7 @@ import numpy as np
 
 from examples import activation_report
 from examples.activation_report import describe
-from examples.models import ACTIVATIONS, build_cnn, build_resnet, describe_model
+from examples.models import ACTIVATIONS, INITIAL_SLOPE, build_cnn, build_resnet, describe_model
 from keras_prelu.callbacks import DeadUnitMonitor, SlopeMonitor, exclude_slopes_from_weight_decay, prelu_layers
 
 VARIANTS = ACTIVATIONS
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     parser.add_argument("--batch-size", type=int, default=32, help="global batch size (default: 32)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
+    parser.add_argument(
+        "--slope-init",
+        type=float,
+        default=INITIAL_SLOPE,
+        help=f"initial PReLU slope, and the fixed LeakyReLU slope (default: {INITIAL_SLOPE}, as in He et al. "
+        "2015 and torch; 0 starts PReLU as ReLU)",
+    )
     parser.add_argument(
         "--weight-decay",
         type=float,
@@ -115,6 +123,8 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     for option in ("seeds", "epochs", "batch_size", "probe_size"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
+    if not math.isfinite(args.slope_init):
+        parser.error(f"--slope-init must be a finite number, got {args.slope_init}")
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be >= 1, got {args.limit}")
     if args.distribute and keras.backend.backend() not in ("jax", "tensorflow"):
@@ -244,7 +254,9 @@ def train_once(variant: str, seed: int, data: dict, args, distribution: Distribu
         distribution.trim(*data["splits"][key]) for key in ("train", "val", "test")
     )
     with distribution.scope():
-        model = MODELS[args.model](variant, input_shape=data["input_shape"], num_classes=data["num_classes"])
+        model = MODELS[args.model](
+            variant, input_shape=data["input_shape"], num_classes=data["num_classes"], slope=args.slope_init
+        )
         optimizer = keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay)
         exclude_slopes_from_weight_decay(optimizer, model)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -287,13 +299,18 @@ def _curves(per_seed) -> dict:
     }
 
 
-def summarize(runs: list[dict]) -> dict:
-    """Aggregates the runs (one per seed) of one variant."""
+def summarize(runs: list[dict], initial_slope: float | None = None) -> dict:
+    """Aggregates the runs (one per seed) of one variant.
+
+    `initial_slope` is the variant's initial (PReLU) or fixed (LeakyReLU)
+    slope; None for ReLU.
+    """
     histories = [run["history"] for run in runs]
     layers = [key[len("dead_units/") :] for key in histories[0] if key.startswith("dead_units/")]
     seconds = np.asarray([run["seconds_per_epoch"] for run in runs])
     summary = {
         "params": runs[0]["params"],
+        "initial_slope": initial_slope,
         "test_accuracy": describe(run["test_accuracy"] for run in runs),
         "test_loss": describe(run["test_loss"] for run in runs),
         "curves": {
@@ -379,6 +396,7 @@ def main(argv=None) -> dict:
             "seeds": list(range(args.seeds)),
             "epochs": args.epochs,
             "batch_size": args.batch_size,
+            "slope_init": args.slope_init,
             "optimizer": f"AdamW(learning_rate={args.learning_rate}, weight_decay={args.weight_decay}), "
             "no weight decay on PReLU slopes",
             "probe_size": min(args.probe_size, sizes["train"]),
@@ -398,7 +416,7 @@ def main(argv=None) -> dict:
             for seed in range(args.seeds):
                 print(f"=== {variant}, seed {seed + 1}/{args.seeds} ===", flush=True)
                 runs.append(train_once(variant, seed, data, args, distribution, log_dir))
-            results["variants"][variant] = summarize(runs)
+            results["variants"][variant] = summarize(runs, None if variant == "relu" else args.slope_init)
             results["pending"].remove(variant)
             results["wall_seconds"] = time.perf_counter() - start
             save_json(results, os.path.join(args.out, "results.json"))

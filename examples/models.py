@@ -7,15 +7,17 @@ whatever `keras.config.image_data_format()` says.
 """
 
 import itertools
+import math
 
 import keras
 
 import keras_prelu
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "prelu_channelwise")
-# A fixed slope equal to PReLU's initial one: the leaky variant differs from
-# the PReLU variants only in that its slope is not learned.
-LEAKY_SLOPE = 0.25
+# PReLU's initial slope (He et al. 2015, torch) and LeakyReLU's fixed one: the
+# leaky variant differs from the PReLU variants only in that its slope is not
+# learned.
+INITIAL_SLOPE = 0.25
 DATA_FORMAT = "channels_last"
 # The default 0.99 leaves BatchNorm's moving statistics far from the batch
 # statistics after the few dozen steps per epoch of a small data set, which
@@ -45,16 +47,32 @@ def check_activation(name: str) -> str:
     return name
 
 
-def make_activation(name: str, layer_name: str | None = None) -> keras.layers.Layer:
-    """Returns a new activation layer for one of `ACTIVATIONS`."""
+def check_slope(slope) -> float:
+    try:
+        value = float(slope)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value) or isinstance(slope, bool):
+        raise ValueError(f"`slope` must be a finite number. Received: slope={slope!r}")
+    return value
+
+
+def make_activation(name: str, layer_name: str | None = None, slope: float = INITIAL_SLOPE) -> keras.layers.Layer:
+    """Returns a new activation layer for one of `ACTIVATIONS`.
+
+    `slope` is PReLU's initial slope and LeakyReLU's fixed one; ReLU has none.
+    """
     check_activation(name)
+    slope = check_slope(slope)
     if name == "relu":
         return keras.layers.ReLU(name=layer_name)
     if name == "leaky_relu":
-        return keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=layer_name)
+        return keras.layers.LeakyReLU(negative_slope=slope, name=layer_name)
     if name == "prelu":
-        return keras_prelu.PReLU(layout="scalar", name=layer_name)
-    return keras_prelu.PReLU(layout="channelwise", data_format=DATA_FORMAT, name=layer_name)
+        return keras_prelu.PReLU(alpha_initializer=slope, layout="scalar", name=layer_name)
+    return keras_prelu.PReLU(
+        alpha_initializer=slope, layout="channelwise", data_format=DATA_FORMAT, name=layer_name
+    )
 
 
 def _conv(filters: int, kernel: int, name: str, strides: int = 1) -> keras.layers.Conv2D:
@@ -68,9 +86,15 @@ def _batch_norm(name: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(axis=-1, momentum=BN_MOMENTUM, name=name)
 
 
-def conv_bn_act(filters: int, activation: str, depth: int) -> list[keras.layers.Layer]:
+def conv_bn_act(
+    filters: int, activation: str, depth: int, slope: float = INITIAL_SLOPE
+) -> list[keras.layers.Layer]:
     """Conv2D (3x3) -> BatchNormalization -> activation, numbered `depth`."""
-    return [_conv(filters, 3, f"conv{depth}"), _batch_norm(f"bn{depth}"), make_activation(activation, f"act{depth}")]
+    return [
+        _conv(filters, 3, f"conv{depth}"),
+        _batch_norm(f"bn{depth}"),
+        make_activation(activation, f"act{depth}", slope),
+    ]
 
 
 def build_cnn(
@@ -79,25 +103,27 @@ def build_cnn(
     num_classes: int = 10,
     filters: tuple[int, ...] = (16, 32, 64),
     dense_units: int = 64,
+    slope: float = INITIAL_SLOPE,
 ) -> keras.Sequential:
     """A Sequential CNN of Conv-BN-activation blocks.
 
     Each entry of `filters` is one block; a 2x2 max pool follows every block
     but the last while the feature map is larger than 2x2. Global average
     pooling then feeds a Dense-activation layer (no BatchNorm there, so units
-    can die as in a plain MLP) and the softmax classifier.
+    can die as in a plain MLP) and the softmax classifier. `slope` is the
+    PReLU initial slope and the LeakyReLU fixed slope.
     """
     layers = [keras.Input(input_shape)]
     size = min(input_shape[:2])
     for depth, width in enumerate(filters, start=1):
-        layers += conv_bn_act(width, activation, depth)
+        layers += conv_bn_act(width, activation, depth, slope)
         if depth < len(filters) and size > 2:
             layers.append(keras.layers.MaxPooling2D(data_format=DATA_FORMAT, name=f"pool{depth}"))
             size //= 2
     layers += [
         keras.layers.GlobalAveragePooling2D(data_format=DATA_FORMAT, name="gap"),
         keras.layers.Dense(dense_units, name="dense"),
-        make_activation(activation, f"act{len(filters) + 1}"),
+        make_activation(activation, f"act{len(filters) + 1}", slope),
         keras.layers.Dense(num_classes, activation="softmax", name="classifier"),
     ]
     return keras.Sequential(layers, name=f"cnn_{activation}")
@@ -109,6 +135,7 @@ def build_resnet(
     num_classes: int = 10,
     widths: tuple[int, ...] = (16, 32),
     blocks_per_stage: int = 1,
+    slope: float = INITIAL_SLOPE,
 ) -> keras.Model:
     """A small functional ResNet-style CNN (He et al. 2016 basic blocks).
 
@@ -116,12 +143,13 @@ def build_resnet(
     blocks of two 3x3 convolutions; the first block of every stage after the
     first halves the resolution, with a 1x1 projection on the shortcut. The
     activation after each addition is also a chosen activation layer.
+    `slope` is the PReLU initial slope and the LeakyReLU fixed slope.
     """
     inputs = keras.Input(input_shape)
     depth = itertools.count(1)
 
     def act():
-        return make_activation(activation, f"act{next(depth)}")
+        return make_activation(activation, f"act{next(depth)}", slope)
 
     x = act()(_batch_norm("stem_bn")(_conv(widths[0], 3, "stem_conv")(inputs)))
     for stage, width in enumerate(widths, start=1):

@@ -51,6 +51,20 @@ def test_builders_use_the_chosen_activation_everywhere(builder):
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("builder", [models.build_cnn, models.build_resnet])
+def test_builders_take_the_initial_and_fixed_slope(builder):
+    for variant in ("prelu", "prelu_channelwise"):
+        acts = [layer for layer in builder(variant, slope=0.1).layers if layer.name.startswith("act")]
+        for layer in acts:
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.alpha), 0.1)
+    leaky = [layer for layer in builder("leaky_relu", slope=0.1).layers if layer.name.startswith("act")]
+    assert leaky and [layer.negative_slope for layer in leaky] == pytest.approx([0.1] * len(leaky))
+    with pytest.raises(ValueError, match="Received: slope='steep'"):
+        builder("prelu", slope="steep")
+    with pytest.raises(ValueError, match="Received: slope=inf"):
+        builder("leaky_relu", slope=float("inf"))
+
+
 def test_unknown_activation_lists_the_choices():
     with pytest.raises(ValueError, match="choose one of.*prelu_channelwise"):
         models.build_cnn("swish")
@@ -117,9 +131,13 @@ def _fake_run(variant, seed, data, args, distribution, log_dir):
 def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypatch):
     monkeypatch.setattr(compare_activations, "train_once", _fake_run)
     with pytest.raises(KeyboardInterrupt):
-        compare_activations.main(_tiny(tmp_path, "--seeds", "3", "--variants", "relu,prelu,prelu_channelwise"))
+        compare_activations.main(
+            _tiny(tmp_path, "--seeds", "3", "--variants", "relu,prelu,prelu_channelwise", "--slope-init", "0.1")
+        )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert list(saved["variants"]) == ["relu", "prelu"]
+    assert saved["config"]["slope_init"] == 0.1
+    assert saved["variants"]["prelu"]["initial_slope"] == 0.1 and saved["variants"]["relu"]["initial_slope"] is None
     assert saved["pending"] == ["prelu_channelwise"]
     assert saved["variants"]["prelu"]["test_accuracy"]["per_seed"] == pytest.approx([0.95, 0.952, 0.954])
     report = (tmp_path / "report.md").read_text()
@@ -129,7 +147,9 @@ def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypat
     assert "PReLU (one slope per layer) 95.2% ± 0.2% (+5.0 pp, more than twice the seed spread, 25.0x)" in report
     assert "PReLU slightly" not in report
     assert "changed dead units at the end, for the better. ReLU 10.0% ± 0.0%" in report
-    assert "act1 0.510, act2 0.100" in report
+    assert "PReLU slopes start at, and LeakyReLU's is fixed at, 0.1." in report
+    assert "mean learned slope by depth (initially 0.1): act1 0.510, act2 0.100" in report
+    assert "every slope starts at 0.1." in report
     assert "This matches He et al. 2015" in report
     assert "| validation accuracy averaged over the epochs | PReLU (one slope per layer) vs ReLU |" in report
     assert (tmp_path / "slopes.png").exists()
@@ -142,6 +162,7 @@ def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypat
         (["--dataset", "mnist"], "choose one of: digits, fashion_mnist, cifar10"),
         (["--model", "vgg"], "choose one of: cnn, resnet"),
         (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--slope-init", "nan"], "--slope-init must be a finite number, got nan"),
     ],
 )
 def test_bad_options_fail_with_the_choices(tmp_path, capsys, argv, message):
