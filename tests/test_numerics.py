@@ -33,7 +33,9 @@ KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
 if keras.backend.backend() == "torch":
     from keras_prelu.kernels import torch as torch_kernels
 
-    # The fallback for torch builds without the fused PReLU kernels.
+    # The fused kernels (used on CUDA and under torch.compile) and the
+    # fallback for torch builds without them; "fast" is the sliced CPU kernel.
+    KERNELS["torch_fused"] = torch_kernels.FusedPReLU.apply
     KERNELS["torch_where"] = torch_kernels.WherePReLU.apply
 
 
@@ -109,6 +111,30 @@ def _assert_within(got, want, bound):
     np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
     error = np.abs(got[finite] - want[finite])
     assert np.all(error <= bound[finite]), (error - bound[finite]).max()
+
+
+@pytest.mark.requires_backend("torch")
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS + [((5, 4, 3), (5, 4, 3)), ((3, 4), (1, 4))])
+def test_torch_backward_in_slices_equals_one_slice(monkeypatch, x_shape, alpha_shape, dtype):
+    from keras_prelu.kernels import torch as torch_kernels
+
+    x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=5))
+    whole = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
+    # One batch row per slice, the most slices there can be.
+    monkeypatch.setattr(torch_kernels, "CPU_SLICE_ELEMENTS", 1)
+    sliced = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
+    for got, want in zip(sliced, whole):
+        assert got.dtype == want.dtype
+    np.testing.assert_array_equal(sliced[1].astype("float64"), whole[1].astype("float64"))
+    tolerance = 1e-6 if dtype != "bfloat16" else 1e-2
+    np.testing.assert_allclose(
+        sliced[2].astype("float64"), whole[2].astype("float64"), rtol=tolerance, atol=tolerance
+    )
+    if dtype == "float32":
+        want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
+        np.testing.assert_array_equal(sliced[1], want_grad_x)
+        np.testing.assert_allclose(sliced[2], want_grad_alpha, rtol=1e-5, atol=1e-5)
 
 
 def _as_dtype(array, dtype):
@@ -224,3 +250,20 @@ def test_builtin_gets_zero_gradient_at_zero_and_we_do_not():
     ours.build(x.shape)
     assert layer_grads(builtin, x, upstream)[1].max() == 0.0
     np.testing.assert_array_equal(layer_grads(ours, x, upstream)[1], 1.0)
+
+
+@pytest.mark.requires_backend("torch")
+def test_torch_backward_is_differentiable():
+    """Second-order gradients (e.g. gradient penalties) flow through the backward."""
+    import torch
+
+    x_np, alpha_np, upstream_np = _inputs((3, 4, 5), (1, 5), seed=7)
+    x_np[np.isnan(x_np) | np.isinf(x_np)] = 1.0
+    x = torch.tensor(x_np, requires_grad=True)
+    alpha = torch.tensor(alpha_np, requires_grad=True)
+    upstream = torch.tensor(upstream_np)
+    (grad_x,) = torch.autograd.grad(keras_prelu.prelu(x, alpha), x, upstream, create_graph=True)
+    (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), alpha)
+    # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
+    want = np.where(x_np >= 0, 0.0, upstream_np).sum(axis=(0, 1)).reshape(1, 5)
+    np.testing.assert_allclose(grad_alpha_of_grad_x.numpy(), want, rtol=1e-5, atol=1e-6)
