@@ -78,11 +78,13 @@ def _layer_step_tensorflow(layer, x, upstream):
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = layer(x)
-        return tape.gradient(out, [x] + [v.value for v in variables], output_gradients=upstream)
+        # The output is returned too: in a model the next layer reads it, and
+        # an unused forward would be pruned from the graph.
+        return out, tape.gradient(out, [x] + [v.value for v in variables], output_gradients=upstream)
 
     def run():
-        grads = step(x)
-        grads[0].numpy()  # synchronise
+        out, grads = step(x)
+        out.numpy(), grads[0].numpy()  # synchronise
 
     return run
 
@@ -99,8 +101,10 @@ def _layer_step_jax(layer, x, upstream):
             out, _ = layer.stateless_call(trainable, [], x)
             return out
 
-        _, vjp = jax.vjp(forward, trainable, x)
-        return vjp(upstream)
+        # The output is returned too: in a model the next layer reads it, and
+        # an unused forward would be removed by XLA.
+        out, vjp = jax.vjp(forward, trainable, x)
+        return out, vjp(upstream)
 
     def run():
         jax.block_until_ready(step(trainable, x))

@@ -332,6 +332,14 @@ def slope_findings(variants: dict) -> list[str]:
                     "He et al. 2015 report the largest slopes in the first layer and smaller ones deeper; "
                     f"that pattern is {seen}"
                 )
+        start = initial_slope(v)
+        moves = [mean - start for mean in means]
+        farthest = int(np.argmax(np.abs(moves)))
+        text += (
+            f" No layer mean moved more than {abs(moves[farthest]):.3f} from the start "
+            f"({layers[farthest]}, {moves[farthest]:+.3f}): where that is small, the initial slope "
+            "(`--slope-init`) decided the learned one more than training did."
+        )
         values = np.concatenate([np.ravel(slopes[layer]["per_seed"]) for layer in layers])
         text += f" Range over all seeds and units: [{values.min():.3f}, {values.max():.3f}]"
         negative, above_one = int(np.sum(values < 0)), int(np.sum(values > 1))

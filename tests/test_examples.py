@@ -150,6 +150,7 @@ def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypat
     assert "PReLU slopes start at, and LeakyReLU's is fixed at, 0.1." in report
     assert "mean learned slope by depth (initially 0.1): act1 0.510, act2 0.100" in report
     assert "every slope starts at 0.1." in report
+    assert "No layer mean moved more than 0.410 from the start (act1, +0.410)" in report
     assert "This matches He et al. 2015" in report
     assert "| validation accuracy averaged over the epochs | PReLU (one slope per layer) vs ReLU |" in report
     assert (tmp_path / "slopes.png").exists()

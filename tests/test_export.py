@@ -65,6 +65,23 @@ def test_onnx_export_matches_keras(onnx_exports):
     )
 
 
+def test_onnx_export_of_large_inputs(tmp_path):
+    """Inputs large enough for the kernels' size-dependent paths export too."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
+    model = keras.Sequential(
+        [keras.Input((32, 32, 16)), keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(5))]
+    )
+    x = np.random.default_rng(3).standard_normal((2, 32, 32, 16)).astype("float32")
+    model(x)
+    model.export(tmp_path / "plain.onnx", format="onnx", verbose=False)
+    export.export_onnx(model, tmp_path / "fused.onnx")
+    for path in (tmp_path / "plain.onnx", tmp_path / "fused.onnx"):
+        np.testing.assert_allclose(
+            _run_onnx(path, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
+        )
+
+
 def test_export_onnx_makes_one_native_prelu_node_per_layer(onnx_exports):
     import onnx
 
@@ -222,6 +239,9 @@ def _tflite_ops_and_output(model, directory, x):
         ((3, 4, 4), {"layout": "channelwise", "data_format": "channels_first"}),
         ((6,), {}),
         ((4, 4, 3), {"layout": "scalar"}),
+        # Large enough per sample for the XLA-compiled TensorFlow forward.
+        ((32, 32, 16), {"layout": "channelwise"}),
+        ((32, 32, 16), {}),
     ],
 )
 def test_tflite_conversion_makes_a_native_prelu_op(tmp_path, shape, kwargs):

@@ -63,6 +63,21 @@ def test_kernel_matches_numpy_reference(kernel, x_shape, alpha_shape):
     np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("x_shape,alpha_shape", [((), ()), ((0, 3, 4), (1, 4)), ((0, 5), ()), ((3,), (3,))])
+def test_kernel_on_scalar_and_empty_inputs(kernel, x_shape, alpha_shape):
+    rng = np.random.default_rng(4)
+    x = np.asarray(rng.standard_normal(x_shape), "float32")
+    alpha = np.asarray(rng.uniform(0.1, 0.5, alpha_shape), "float32")
+    upstream = np.asarray(rng.standard_normal(x_shape), "float32")
+    out, grad_x, grad_alpha = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
+    assert out.shape == grad_x.shape == x.shape and grad_alpha.shape == alpha.shape
+    np.testing.assert_array_equal(out, reference.forward(x, alpha))
+    np.testing.assert_array_equal(grad_x, want_grad_x)
+    np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 def test_fast_kernel_equals_reference_kernel(x_shape, alpha_shape, dtype):
@@ -267,3 +282,19 @@ def test_torch_backward_is_differentiable():
     # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
     want = np.where(x_np >= 0, 0.0, upstream_np).sum(axis=(0, 1)).reshape(1, 5)
     np.testing.assert_allclose(grad_alpha_of_grad_x.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.requires_backend("torch")
+@pytest.mark.parametrize("x_shape,alpha_shape", [((4, 5, 6, 3), (1, 1, 3)), ((2, 7), (2, 7))])
+def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
+    import torch
+
+    from keras_prelu.kernels import torch as torch_kernels
+
+    x_np, alpha_np, upstream_np = _inputs(x_shape, alpha_shape, seed=9)
+    for function in (torch_kernels.PReLUFunction, torch_kernels.FusedPReLU, torch_kernels.WherePReLU):
+        x = torch.tensor(x_np, requires_grad=True)
+        alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
+        function.apply(x, alpha).backward(torch.tensor(upstream_np))
+        assert alpha.grad is None
+        np.testing.assert_array_equal(x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0])

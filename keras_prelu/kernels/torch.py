@@ -60,7 +60,7 @@ def _forward_where(x, alpha):
     return torch.where(x >= 0, x, x * alpha)
 
 
-def _backward_fused(upstream, x, alpha):
+def _backward_fused(upstream, x, alpha, need_alpha=True):
     grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, alpha)
     # In place: a fresh 4-byte-per-element buffer costs page faults on CPU.
     # Not under autograd-of-autograd, where grad_x may be needed as is.
@@ -68,25 +68,28 @@ def _backward_fused(upstream, x, alpha):
         grad_x = torch.where(x == 0, upstream, grad_x)
     else:
         grad_x = torch.where(x == 0, upstream, grad_x, out=grad_x)
-    return grad_x, _sum_to_alpha(per_element, alpha)
+    return grad_x, _sum_to_alpha(per_element, alpha) if need_alpha else None
 
 
-def _backward_where(upstream, x, alpha):
+def _backward_where(upstream, x, alpha, need_alpha=True):
     nonnegative = x >= 0
     grad_x = torch.where(nonnegative, upstream, upstream * alpha)
+    if not need_alpha:
+        return grad_x, None
     per_element = torch.where(nonnegative, torch.zeros_like(upstream), upstream * x)
     return grad_x, _sum_to_alpha(per_element, alpha)
 
 
 def _slice_rows(x, alpha):
     """Rows of x's first axis per slice; 0 means one slice (no slicing)."""
-    slope_spans_batch = alpha.ndim == x.ndim and alpha.shape[0] != 1
-    if x.ndim == 0 or slope_spans_batch or x.shape[0] == 0:
+    if x.ndim == 0 or x.shape[0] == 0:
+        return 0
+    if alpha.ndim == x.ndim and alpha.shape[0] != 1:  # the slope spans the batch
         return 0
     return max(1, CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
 
 
-def _backward_sliced(upstream, x, alpha):
+def _backward_sliced(upstream, x, alpha, need_alpha=True):
     """The CPU backward: vectorised kernels over cache-sized batch slices.
 
     Per slice, with n = 1 on the negative branch (x < 0 or NaN), else 0:
@@ -106,46 +109,48 @@ def _backward_sliced(upstream, x, alpha):
     total = None
     one = torch.ones((), dtype=x.dtype)
     for x_part, upstream_part, grad_part in slices:
-        scratch = torch.clamp_max(x_part, 0)
-        scratch.mul_(upstream_part)
-        if axes:
+        if not need_alpha:
+            negative = torch.neg(x_part)
+        elif axes:
+            scratch = torch.clamp_max(x_part, 0).mul_(upstream_part)
             partial = torch.sum(
                 scratch, dim=axes, keepdim=True, dtype=_accumulation_dtype(x.dtype)
             )
+            total = partial if total is None else total.add_(partial)
             negative = torch.neg(x_part, out=scratch)
-        else:  # a slope per element: the products are the slope gradient
-            partial = scratch
+        else:  # a slope per element (one slice): the products are its gradient
+            total = torch.clamp_max(x_part, 0).mul_(upstream_part)
             negative = torch.neg(x_part)
-        total = partial if total is None else total.add_(partial)
         _ATEN.threshold_backward.grad_input(
             one.expand_as(negative), negative, 0, grad_input=negative
         )
         factor = torch.rsub(negative, 1)
         factor.addcmul_(negative, alpha)
         torch.mul(upstream_part, factor, out=grad_part)
-    if total is None:  # an empty batch
-        total = torch.zeros(alpha.shape, dtype=alpha.dtype)
+    if not need_alpha:
+        return grad_x, None
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
 
 
-def _backward(upstream, x, alpha):
+def _backward(upstream, x, alpha, need_alpha=True):
     if (
         x.device.type == "cpu"
         and HAS_THRESHOLD_BACKWARD
         and not torch.is_grad_enabled()
         and not _is_compiling()
     ):
-        return _backward_sliced(upstream, x, alpha)
+        return _backward_sliced(upstream, x, alpha, need_alpha)
     if HAS_FUSED_KERNELS:
-        return _backward_fused(upstream, x, alpha)
-    return _backward_where(upstream, x, alpha)
+        return _backward_fused(upstream, x, alpha, need_alpha)
+    return _backward_where(upstream, x, alpha, need_alpha)
 
 
 def make_function(forward_kernel, backward_kernel):
     """An autograd.Function saving only x and alpha, from a kernel pair.
 
-    `backward_kernel(upstream, x, alpha)` returns the gradients of x and of
-    alpha, the latter already summed to alpha's shape.
+    `backward_kernel(upstream, x, alpha, need_alpha)` returns the gradients
+    of x and of alpha, the latter summed to alpha's shape, or None when
+    `need_alpha` is false (a frozen slope).
     """
 
     class PReLUFunction(torch.autograd.Function):
@@ -167,8 +172,7 @@ def make_function(forward_kernel, backward_kernel):
         @staticmethod
         def backward(ctx, upstream):
             x, alpha = ctx.saved_tensors
-            grad_x, grad_alpha = backward_kernel(upstream, x, alpha)
-            return grad_x, grad_alpha if ctx.needs_input_grad[1] else None
+            return backward_kernel(upstream, x, alpha, ctx.needs_input_grad[1])
 
     return PReLUFunction
 
