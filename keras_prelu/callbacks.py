@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_prelu.layer import PReLU
+from keras_prelu.layer import PReLU, channel_axis, check_data_format
 
 PRELU_LAYERS = (PReLU, keras.layers.PReLU)
 _RELU_FAMILY = ("relu", "leaky_relu", "relu6")
@@ -231,15 +231,9 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
         self.probe_data = probe_data
         self.batch_size = batch_size
-        self.data_format = data_format
+        self.data_format = check_data_format(data_format)
         self.initial: dict[str, float] = {}
 
     def _probe_model(self) -> tuple[list[str], keras.Model]:
@@ -267,7 +261,8 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         return [layer.name for layer in layers], keras.Model(inputs, pre_activations)
 
     def _channel_axis(self, rank: int) -> int:
-        return 1 if self.data_format == "channels_first" and rank > 2 else rank - 1
+        # A (batch, features) tensor has its units last in either format.
+        return channel_axis(self.data_format, rank) if rank > 2 else rank - 1
 
     def _measure(self) -> dict[str, float]:
         any_positive = [None] * len(self._names)

@@ -13,7 +13,6 @@ import os
 import numpy as np
 
 
-
 def export_onnx(model, filepath, fuse_prelu=True, **kwargs) -> None:
     """Exports `model` to ONNX with one native `PRelu` node per PReLU.
 
@@ -32,7 +31,7 @@ def export_onnx(model, filepath, fuse_prelu=True, **kwargs) -> None:
 
     Example:
 
-    >>> keras_prelu.saving.export_onnx(model, "model.onnx")
+    >>> keras_prelu.export.export_onnx(model, "model.onnx")
     """
     kwargs.setdefault("verbose", False)
     model.export(filepath, format="onnx", **kwargs)

@@ -41,6 +41,26 @@ def _validate_shared_axes(shared_axes) -> list[int] | None:
     return [int(axis) for axis in axes]
 
 
+def check_data_format(data_format) -> str:
+    """Returns `data_format`, or `keras.config.image_data_format()` for None.
+
+    Raises a `ValueError` for anything but the two Keras data formats.
+    """
+    if data_format is None:
+        data_format = keras.config.image_data_format()
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            f"`data_format` must be one of {DATA_FORMATS}. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
+def channel_axis(data_format: str, rank: int) -> int:
+    """The channel axis of a rank-`rank` input: 1 for channels_first, else the last."""
+    return 1 if data_format == "channels_first" else rank - 1
+
+
 def _resolve_initializer(alpha_initializer):
     if isinstance(alpha_initializer, numbers.Real) and not isinstance(
         alpha_initializer, bool
@@ -144,13 +164,7 @@ class PReLU(keras.layers.Layer):
                 f"Received: shared_axes={shared_axes!r}, layout={layout!r}"
             )
         if layout == "channelwise":
-            if data_format is None:
-                data_format = keras.config.image_data_format()
-            if data_format not in DATA_FORMATS:
-                raise ValueError(
-                    f"`data_format` must be one of {DATA_FORMATS}. "
-                    f"Received: data_format={data_format!r}"
-                )
+            data_format = check_data_format(data_format)
         elif data_format is not None:
             raise ValueError(
                 "`data_format` only applies to layout='channelwise'. "
@@ -181,9 +195,6 @@ class PReLU(keras.layers.Layer):
             normalized.add(positive)
         return normalized
 
-    def _channel_axis(self, rank: int) -> int:
-        return 1 if self.data_format == "channels_first" else rank - 1
-
     def _slope_axes(self, input_shape) -> set[int]:
         """The non-batch axes that get their own slopes (are not shared)."""
         rank = len(input_shape)
@@ -195,7 +206,7 @@ class PReLU(keras.layers.Layer):
                     "layout='channelwise' needs inputs of rank >= 2, "
                     f"(batch, ..., channels). Received: input_shape={input_shape}"
                 )
-            return {self._channel_axis(rank)}
+            return {channel_axis(self.data_format, rank)}
         return set(range(1, rank)) - self._normalized_shared_axes(rank)
 
     def build(self, input_shape):

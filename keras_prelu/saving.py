@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_prelu.layer import PReLU
+from keras_prelu.layer import PReLU, channel_axis, check_data_format
 
 REGISTERED_NAME = keras.saving.get_registered_name(PReLU)
 
@@ -359,7 +359,7 @@ def _ours_to_builtin(layer) -> keras.layers.PReLU:
             )
         keep = set()
         if layer.layout == "channelwise":
-            keep = {1 if layer.data_format == "channels_first" else rank - 1}
+            keep = {channel_axis(layer.data_format, rank)}
         shared_axes = [axis for axis in range(1, rank) if axis not in keep] or None
     base = {
         key: value
@@ -410,12 +410,7 @@ def slopes_from_torch(weight, rank=4, data_format=None) -> np.ndarray:
     slopes = _torch_slopes(weight)
     if slopes.size == 1:
         return slopes.reshape(())
-    data_format = data_format or keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    data_format = check_data_format(data_format)
     if not isinstance(rank, int) or rank < 2:
         raise ValueError(
             "Per-channel slopes need inputs of rank >= 2, (batch, channels, ...). "

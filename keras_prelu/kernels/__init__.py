@@ -4,8 +4,9 @@
 Every kernel receives `x` and `alpha` as native tensors of the same floating
 dtype, with `alpha` broadcastable to `x`. It must return exactly what
 `reference.prelu` returns, with the same input gradient, and the same slope
-gradient up to summation order (see `reference.py` for the convention). The module is picked once, at import, from
-`keras.backend.backend()`; any backend without a fast path uses the pure
+gradient up to summation order (see `reference.py` for the convention). The
+module is picked once, at import, from `keras.backend.backend()`; any
+backend without a fast path uses the pure
 `keras.ops` reference, which is also the oracle the tests compare against.
 """
 
