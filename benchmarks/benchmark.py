@@ -49,13 +49,22 @@ CHANNELS = 64
 def layer_candidates(layout):
     """Activation layers to compare, by name, for NHWC inputs."""
     if layout == "channelwise":
-        ours = lambda: keras_prelu.PReLU(layout="channelwise")
-        builtin = lambda: keras.layers.PReLU(
-            alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2]
-        )
+
+        def ours():
+            return keras_prelu.PReLU(layout="channelwise")
+
+        def builtin():
+            return keras.layers.PReLU(
+                alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2]
+            )
     else:
-        ours = lambda: keras_prelu.PReLU()
-        builtin = lambda: keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25))
+
+        def ours():
+            return keras_prelu.PReLU()
+
+        def builtin():
+            return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25))
+
     return {
         "keras_prelu.PReLU": ours,
         "keras.layers.PReLU": builtin,
@@ -80,7 +89,9 @@ def _layer_step_tensorflow(layer, x, upstream):
             out = layer(x)
         # The output is returned too: in a model the next layer reads it, and
         # an unused forward would be pruned from the graph.
-        return out, tape.gradient(out, [x] + [v.value for v in variables], output_gradients=upstream)
+        return out, tape.gradient(
+            out, [x] + [v.value for v in variables], output_gradients=upstream
+        )
 
     def run():
         out, grads = step(x)
@@ -274,9 +285,17 @@ def peak_training_memory(samples, repeats):
         random.shuffle(names)
         for name in names:
             output = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--memory-child", name,
-                 "--cnn-samples", str(samples)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--memory-child",
+                    name,
+                    "--cnn-samples",
+                    str(samples),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             peaks[name].append(json.loads(output.strip().splitlines()[-1])["peak_growth_bytes"])
     return {name: statistics.median(values) for name, values in peaks.items()}
@@ -352,7 +371,9 @@ def main(argv=None):
     print(f"backend={BACKEND} keras={keras.__version__} shape={shape}", flush=True)
 
     report["layer_seconds"] = bench_layers(shape, args.repeats)
-    report["layer_vs_relu"] = {k: ratios(v, "keras.layers.ReLU") for k, v in report["layer_seconds"].items()}
+    report["layer_vs_relu"] = {
+        k: ratios(v, "keras.layers.ReLU") for k, v in report["layer_seconds"].items()
+    }
     report["layer_vs_builtin_prelu"] = {
         k: ratios(v, "keras.layers.PReLU") for k, v in report["layer_seconds"].items()
     }
@@ -380,8 +401,12 @@ def main(argv=None):
         print(f"  {name:24s} {seconds:8.3f}  {report['cnn_epoch_vs_relu'][name]:5.3f}x", flush=True)
     _save(report, args.out)
 
-    report["cnn_peak_memory_growth_bytes"] = peak_training_memory(args.cnn_samples, args.memory_repeats)
-    report["cnn_peak_memory_vs_relu"] = ratios(report["cnn_peak_memory_growth_bytes"], "keras.layers.ReLU")
+    report["cnn_peak_memory_growth_bytes"] = peak_training_memory(
+        args.cnn_samples, args.memory_repeats
+    )
+    report["cnn_peak_memory_vs_relu"] = ratios(
+        report["cnn_peak_memory_growth_bytes"], "keras.layers.ReLU"
+    )
     print("\n(c) CNN training: peak RSS growth over an epoch, median MiB, x ReLU")
     for name, size in report["cnn_peak_memory_growth_bytes"].items():
         print(f"  {name:24s} {size / 2**20:8.1f}  {report['cnn_peak_memory_vs_relu'][name]:5.3f}x")

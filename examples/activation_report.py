@@ -16,7 +16,12 @@ VARIANT_LABELS = {
     "prelu": "PReLU (one slope per layer)",
     "prelu_channelwise": "PReLU (one slope per channel)",
 }
-COLORS = {"relu": "tab:gray", "leaky_relu": "tab:orange", "prelu": "tab:blue", "prelu_channelwise": "tab:green"}
+COLORS = {
+    "relu": "tab:gray",
+    "leaky_relu": "tab:orange",
+    "prelu": "tab:blue",
+    "prelu_channelwise": "tab:green",
+}
 # The initial slope of results written before it was recorded per variant.
 DEFAULT_INITIAL_SLOPE = 0.25
 FIGURES = {
@@ -82,7 +87,10 @@ def spread_verdict(a: dict, b: dict) -> tuple[str, float | None]:
     """
     difference = abs(a["mean"] - b["mean"])
     if a["std"] is None or b["std"] is None:
-        return "one seed only, so the seed-to-seed spread is unknown and the difference cannot be judged", None
+        return (
+            "one seed only, so the seed-to-seed spread is unknown and the difference cannot be judged",
+            None,
+        )
     spread = max(a["std"], b["std"])
     if spread <= 1e-12 * max(abs(a["mean"]), abs(b["mean"]), 1.0):  # equal up to rounding
         if difference <= 1e-12:
@@ -90,9 +98,15 @@ def spread_verdict(a: dict, b: dict) -> tuple[str, float | None]:
         return "every seed gave the same value, so any difference stands out", float("inf")
     ratio = round(difference / spread, 1)  # decide on the ratio as printed
     if ratio <= 1:
-        return f"within the seed-to-seed spread ({ratio:.1f}x the larger std): no measurable difference", ratio
+        return (
+            f"within the seed-to-seed spread ({ratio:.1f}x the larger std): no measurable difference",
+            ratio,
+        )
     if ratio <= 2:
-        return f"larger than the seed-to-seed spread, but less than twice it ({ratio:.1f}x): suggestive only", ratio
+        return (
+            f"larger than the seed-to-seed spread, but less than twice it ({ratio:.1f}x): suggestive only",
+            ratio,
+        )
     return f"more than twice the seed-to-seed spread ({ratio:.1f}x): a clear difference", ratio
 
 
@@ -156,9 +170,15 @@ MEASURES = {
         _pp,
         False,
     ),
-    "dead_end": Measure("dead units at the end", lambda v: v["dead_units"]["total_last_epoch"], _pct, _pp, True),
+    "dead_end": Measure(
+        "dead units at the end", lambda v: v["dead_units"]["total_last_epoch"], _pct, _pp, True
+    ),
     "dead_worst": Measure(
-        "dead units at the worst epoch", lambda v: v["dead_units"]["total_worst_epoch"], _pct, _pp, True
+        "dead units at the worst epoch",
+        lambda v: v["dead_units"]["total_worst_epoch"],
+        _pct,
+        _pp,
+        True,
     ),
     "seconds": Measure("seconds per epoch", _seconds_key, _seconds, lambda d: f"{d:+.2f} s", True),
 }
@@ -216,7 +236,11 @@ def _overall(found: list[dict], effect: str) -> str:
     if outcomes <= {"none", "unknown"}:
         return f"PReLU did not measurably change {effect}: the differences are within the seed-to-seed spread."
     clear = any(c["outcome"] in ("better", "worse") and c["ratio"] > 2 for c in against_relu)
-    strength = "clearly (by more than twice the seed spread)" if clear else "slightly (beyond the seed spread)"
+    strength = (
+        "clearly (by more than twice the seed spread)"
+        if clear
+        else "slightly (beyond the seed spread)"
+    )
     directions = sorted({c["outcome"] for c in against_relu} & {"better", "worse"})
     return f"PReLU {strength} changed {effect}, for the {' and '.join(directions)}."
 
@@ -226,7 +250,9 @@ def _attribution(found: list[dict], variants: dict) -> str:
     by_pair = {(c["a"], c["b"]): c for c in found}
     leaky = by_pair.get(("leaky_relu", BASELINE))
     effects = [
-        c for c in found if c["a"].startswith("prelu") and c["b"] == BASELINE and c["outcome"] in ("better", "worse")
+        c
+        for c in found
+        if c["a"].startswith("prelu") and c["b"] == BASELINE and c["outcome"] in ("better", "worse")
     ]
     if leaky is None or not effects:
         return ""
@@ -269,7 +295,9 @@ def accuracy_findings(variants: dict) -> list[str]:
 
 
 def convergence_findings(variants: dict) -> list[str]:
-    return [_headline(variants, measure) for measure in ("first_loss", "last_loss", "averaged_accuracy")]
+    return [
+        _headline(variants, measure) for measure in ("first_loss", "last_loss", "averaged_accuracy")
+    ]
 
 
 def dead_unit_findings(variants: dict) -> list[str]:
@@ -311,10 +339,10 @@ def slope_findings(variants: dict) -> list[str]:
         layers = list(slopes)
         means = [slopes[layer]["mean"]["mean"] for layer in layers]
         depths = [slopes[layer]["depth"] for layer in layers]
-        profile = ", ".join(f"{layer} {mean:.3f}" for layer, mean in zip(layers, means))
-        text = (
-            f"{_label(name)}: mean learned slope by depth (initially {_slope_text(initial_slope(v))}): {profile}. "
+        profile = ", ".join(
+            f"{layer} {mean:.3f}" for layer, mean in zip(layers, means, strict=True)
         )
+        text = f"{_label(name)}: mean learned slope by depth (initially {_slope_text(initial_slope(v))}): {profile}. "
         if len(layers) > 1:
             smallest, largest = int(np.argmin(means)), int(np.argmax(means))
             rho = spearman(depths, means)
@@ -356,7 +384,11 @@ def slope_findings(variants: dict) -> list[str]:
 
 def time_findings(variants: dict) -> list[str]:
     later = all(v["seconds_per_epoch"]["later_epochs"] is not None for v in variants.values())
-    which = "the epochs after the first (which compiles)" if later else "the first epoch, compilation included"
+    which = (
+        "the epochs after the first (which compiles)"
+        if later
+        else "the first epoch, compilation included"
+    )
     lines = [_headline(variants, "seconds")]
     for c in comparisons(variants, "seconds", PAIRS[:2]):
         relative = c["stats_a"]["mean"] / c["stats_b"]["mean"] - 1
@@ -406,7 +438,9 @@ def _accuracy_table(variants: dict) -> list[str]:
                 _label(name),
                 _mean_std(accuracy),
                 ", ".join(_pct(a) for a in accuracy["per_seed"]),
-                _pp(accuracy["mean"] - base["test_accuracy"]["mean"]) if base and name != BASELINE else "",
+                _pp(accuracy["mean"] - base["test_accuracy"]["mean"])
+                if base and name != BASELINE
+                else "",
                 str(v["params"]),
                 str(v["params"] - base["params"]) if base else "",
             ]
@@ -451,7 +485,14 @@ def _slope_table(variants: dict) -> list[str]:
         "The layer's mean slope ± std over seeds, then [min, max] over seeds and units; "
         f"every slope starts at {' or '.join(_slope_text(value) for value in starts)}."
     )
-    return ["## Learned slopes per layer", "", note, "", _table(["layer"] + [_label(n) for n in prelus], rows), ""]
+    return [
+        "## Learned slopes per layer",
+        "",
+        note,
+        "",
+        _table(["layer"] + [_label(n) for n in prelus], rows),
+        "",
+    ]
 
 
 def _time_table(variants: dict) -> list[str]:
@@ -467,7 +508,14 @@ def _time_table(variants: dict) -> list[str]:
             ]
         )
     note = "Training plus validation, monitors excluded; mean ± std over seeds."
-    return ["## Time per epoch", "", note, "", _table(["variant", "first epoch (compiles)", "later epochs"], rows), ""]
+    return [
+        "## Time per epoch",
+        "",
+        note,
+        "",
+        _table(["variant", "first epoch (compiles)", "later epochs"], rows),
+        "",
+    ]
 
 
 def render(results: dict, figures=tuple(FIGURES)) -> str:
@@ -498,7 +546,13 @@ def render(results: dict, figures=tuple(FIGURES)) -> str:
         "Learned slopes": slope_findings(variants) or ["No PReLU variant was trained."],
         "Cost": time_findings(variants),
     }
-    out += ["", "## Conclusions", "", "Computed from the numbers below (and in `results.json`).", ""]
+    out += [
+        "",
+        "## Conclusions",
+        "",
+        "Computed from the numbers below (and in `results.json`).",
+        "",
+    ]
     for title, lines in findings.items():
         out.append(f"**{title}.**")
         out += [f"- {line}" for line in lines]
@@ -531,13 +585,20 @@ def plot(results: dict, out_dir: str) -> list[str]:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     for ax, (key, title) in zip(
         axes.flat,
-        [("loss", "training loss"), ("val_loss", "validation loss"), ("accuracy", "training accuracy"),
-         ("val_accuracy", "validation accuracy")],
+        [
+            ("loss", "training loss"),
+            ("val_loss", "validation loss"),
+            ("accuracy", "training accuracy"),
+            ("val_accuracy", "validation accuracy"),
+        ],
+        strict=True,
     ):
         for name, v in variants.items():
             mean, std = np.asarray(v["curves"][key]["mean"]), np.asarray(v["curves"][key]["std"])
             epochs = np.arange(1, len(mean) + 1)
-            ax.plot(epochs, mean, marker="o", markersize=3, color=COLORS.get(name), label=_label(name))
+            ax.plot(
+                epochs, mean, marker="o", markersize=3, color=COLORS.get(name), label=_label(name)
+            )
             ax.fill_between(epochs, mean - std, mean + std, color=COLORS.get(name), alpha=0.2)
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -546,7 +607,9 @@ def plot(results: dict, out_dir: str) -> list[str]:
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"{results['config']['model']} on {results['config']['dataset']}: mean ± std over seeds")
+    fig.suptitle(
+        f"{results['config']['model']} on {results['config']['dataset']}: mean ± std over seeds"
+    )
     fig.tight_layout()
     paths.append(_save(fig, out_dir, "training_curves.png"))
 
@@ -554,20 +617,28 @@ def plot(results: dict, out_dir: str) -> list[str]:
     panels = layers + ["all layers"]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, sharey=True)
-    for ax, panel in zip(axes.flat, panels):
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, sharey=True
+    )
+    for ax, panel in zip(axes.flat, panels, strict=False):
         for name, v in variants.items():
             dead = v["dead_units"]
             if panel == "all layers":
                 curve = [dead["total_before_training"]["mean"]] + dead["total_per_epoch"]["mean"]
             else:
                 curve = [dead["before_training"][panel]["mean"]] + dead["per_epoch"][panel]["mean"]
-            ax.plot(range(len(curve)), np.asarray(curve) * 100, marker="o", markersize=3, color=COLORS.get(name),
-                    label=_label(name))
+            ax.plot(
+                range(len(curve)),
+                np.asarray(curve) * 100,
+                marker="o",
+                markersize=3,
+                color=COLORS.get(name),
+                label=_label(name),
+            )
         ax.set_title(panel)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     axes[0, 0].set_ylabel("dead units (%)")
     axes[0, 0].legend(fontsize=8)
@@ -589,16 +660,37 @@ def plot(results: dict, out_dir: str) -> list[str]:
             highs = [slopes[layer]["max"] for layer in names]
             offset = 0.08 * (index - (len(prelus) - 1) / 2)
             x = np.asarray(depths) + offset
-            left.errorbar(x, means, yerr=stds, marker="o", capsize=3, color=COLORS.get(name), label=_label(name))
+            left.errorbar(
+                x,
+                means,
+                yerr=stds,
+                marker="o",
+                capsize=3,
+                color=COLORS.get(name),
+                label=_label(name),
+            )
             left.vlines(x, lows, highs, color=COLORS.get(name), alpha=0.35, linewidth=6)
             start = initial_slope(variants[name])
             starts.add(start)
-            for layer, color in zip(names, plt.cm.viridis(np.linspace(0, 0.9, len(names)))):
+            for layer, color in zip(
+                names, plt.cm.viridis(np.linspace(0, 0.9, len(names))), strict=True
+            ):
                 curve = [start] + slopes[layer]["mean_per_epoch"]["mean"]
-                right.plot(range(len(curve)), curve, styles[index % len(styles)], color=color,
-                           label=f"{layer} ({name})")
+                right.plot(
+                    range(len(curve)),
+                    curve,
+                    styles[index % len(styles)],
+                    color=color,
+                    label=f"{layer} ({name})",
+                )
         for start in sorted(starts):
-            left.axhline(start, color="black", linestyle=":", linewidth=1, label=f"initial {_slope_text(start)}")
+            left.axhline(
+                start,
+                color="black",
+                linestyle=":",
+                linewidth=1,
+                label=f"initial {_slope_text(start)}",
+            )
         left.set_xticks(depths, names)
         left.set_xlabel("layer (input to output)")
         left.set_ylabel("slope")

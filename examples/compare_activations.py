@@ -39,8 +39,15 @@ import numpy as np
 
 from examples import activation_report
 from examples.activation_report import describe
-from examples.models import ACTIVATIONS, INITIAL_SLOPE, build_cnn, build_resnet, describe_model
-from keras_prelu.callbacks import DeadUnitMonitor, SlopeMonitor, exclude_slopes_from_weight_decay, prelu_layers
+from examples.models import ACTIVATIONS
+from examples.models import INITIAL_SLOPE
+from examples.models import build_cnn
+from examples.models import build_resnet
+from examples.models import describe_model
+from keras_prelu.callbacks import DeadUnitMonitor
+from keras_prelu.callbacks import SlopeMonitor
+from keras_prelu.callbacks import exclude_slopes_from_weight_decay
+from keras_prelu.callbacks import prelu_layers
 
 VARIANTS = ACTIVATIONS
 DATASETS = ("digits", "fashion_mnist", "cifar10")
@@ -60,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m examples.compare_activations",
         description="Train one CNN with ReLU, LeakyReLU, PReLU and channel-wise PReLU and compare.",
     )
-    parser.add_argument("--seeds", type=int, default=4, help="number of seeds per variant (default: 4)")
+    parser.add_argument(
+        "--seeds", type=int, default=4, help="number of seeds per variant (default: 4)"
+    )
     parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default: 10)")
     parser.add_argument(
         "--dataset",
@@ -74,9 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all)",
     )
     parser.add_argument("--model", default="cnn", help=f"one of {', '.join(MODELS)} (default: cnn)")
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    parser.add_argument("--batch-size", type=int, default=32, help="global batch size (default: 32)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="global batch size (default: 32)"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)"
+    )
     parser.add_argument(
         "--slope-init",
         type=float,
@@ -91,10 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="AdamW weight decay, never applied to PReLU slopes (default: 1e-4)",
     )
     parser.add_argument(
-        "--probe-size", type=int, default=256, help="training samples in the dead-unit probe batch (default: 256)"
+        "--probe-size",
+        type=int,
+        default=256,
+        help="training samples in the dead-unit probe batch (default: 256)",
     )
     parser.add_argument(
-        "--limit", type=int, default=None, help="use at most this many samples of each split (quick trials, tests)"
+        "--limit",
+        type=int,
+        default=None,
+        help="use at most this many samples of each split (quick trials, tests)",
     )
     parser.add_argument(
         "--distribute",
@@ -103,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "on JAX, tf.distribute.MirroredStrategy on TensorFlow; not on PyTorch",
     )
     parser.add_argument(
-        "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity; 1 shows progress bars"
+        "--verbose",
+        type=int,
+        default=1,
+        choices=(0, 1, 2),
+        help="Keras fit verbosity; 1 shows progress bars",
     )
     return parser
 
@@ -118,7 +143,9 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown or not variants:
-        parser.error(f"unknown variant(s) {unknown or variants}; choose from: {', '.join(VARIANTS)}")
+        parser.error(
+            f"unknown variant(s) {unknown or variants}; choose from: {', '.join(VARIANTS)}"
+        )
     args.variants = list(dict.fromkeys(variants))
     for option in ("seeds", "epochs", "batch_size", "probe_size"):
         if getattr(args, option) < 1:
@@ -185,7 +212,10 @@ def load_dataset(name: str, limit: int | None = None) -> dict:
         splits = {key: (x[:limit], y[:limit]) for key, (x, y) in splits.items()}
     return {
         "name": name,
-        "splits": {key: (np.asarray(x, "float32"), np.asarray(y, "int32")) for key, (x, y) in splits.items()},
+        "splits": {
+            key: (np.asarray(x, "float32"), np.asarray(y, "int32"))
+            for key, (x, y) in splits.items()
+        },
         "input_shape": tuple(int(d) for d in x_train.shape[1:]),
         "num_classes": int(max(y_train.max(), y_test.max()) + 1),
     }
@@ -247,7 +277,9 @@ class Distribution:
         return x[:keep], y[:keep]
 
 
-def train_once(variant: str, seed: int, data: dict, args, distribution: Distribution, log_dir: str) -> dict:
+def train_once(
+    variant: str, seed: int, data: dict, args, distribution: Distribution, log_dir: str
+) -> dict:
     """Trains one variant with one seed; returns its numbers."""
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
@@ -255,11 +287,18 @@ def train_once(variant: str, seed: int, data: dict, args, distribution: Distribu
     )
     with distribution.scope():
         model = MODELS[args.model](
-            variant, input_shape=data["input_shape"], num_classes=data["num_classes"], slope=args.slope_init
+            variant,
+            input_shape=data["input_shape"],
+            num_classes=data["num_classes"],
+            slope=args.slope_init,
         )
-        optimizer = keras.optimizers.AdamW(learning_rate=args.learning_rate, weight_decay=args.weight_decay)
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=args.learning_rate, weight_decay=args.weight_decay
+        )
         exclude_slopes_from_weight_decay(optimizer, model)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     timer = EpochTimer()
     dead_units = DeadUnitMonitor(x_train[: args.probe_size], data_format="channels_last")
     callbacks = [timer, dead_units]
@@ -320,11 +359,17 @@ def summarize(runs: list[dict], initial_slope: float | None = None) -> dict:
         "dead_units": {
             "layers": layers,
             "before_training": {
-                name: describe(run["dead_units_before_training"][f"dead_units/{name}"] for run in runs)
+                name: describe(
+                    run["dead_units_before_training"][f"dead_units/{name}"] for run in runs
+                )
                 for name in layers
             },
-            "per_epoch": {name: _curves([h[f"dead_units/{name}"] for h in histories]) for name in layers},
-            "total_before_training": describe(run["dead_units_before_training"]["dead_units"] for run in runs),
+            "per_epoch": {
+                name: _curves([h[f"dead_units/{name}"] for h in histories]) for name in layers
+            },
+            "total_before_training": describe(
+                run["dead_units_before_training"]["dead_units"] for run in runs
+            ),
             "total_per_epoch": _curves([h["dead_units"] for h in histories]),
             "total_worst_epoch": describe(max(h["dead_units"]) for h in histories),
             "total_last_epoch": describe(h["dead_units"][-1] for h in histories),
@@ -377,7 +422,9 @@ def main(argv=None) -> dict:
     distribution = Distribution(args.distribute)
     if args.distribute:
         if args.batch_size % distribution.devices:
-            parser.error(f"--batch-size {args.batch_size} must be a multiple of the {distribution.devices} devices")
+            parser.error(
+                f"--batch-size {args.batch_size} must be a multiple of the {distribution.devices} devices"
+            )
         print(f"Data-parallel training: {distribution.description}")
         if distribution.devices == 1:
             print(
@@ -416,14 +463,18 @@ def main(argv=None) -> dict:
             for seed in range(args.seeds):
                 print(f"=== {variant}, seed {seed + 1}/{args.seeds} ===", flush=True)
                 runs.append(train_once(variant, seed, data, args, distribution, log_dir))
-            results["variants"][variant] = summarize(runs, None if variant == "relu" else args.slope_init)
+            results["variants"][variant] = summarize(
+                runs, None if variant == "relu" else args.slope_init
+            )
             results["pending"].remove(variant)
             results["wall_seconds"] = time.perf_counter() - start
             save_json(results, os.path.join(args.out, "results.json"))
             activation_report.write(results, args.out)
     finally:
         distribution.close()
-    print(f"Done in {results['wall_seconds']:.0f} s; wrote {args.out}/results.json, report.md and plots.")
+    print(
+        f"Done in {results['wall_seconds']:.0f} s; wrote {args.out}/results.json, report.md and plots."
+    )
     return results
 
 

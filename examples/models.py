@@ -57,7 +57,9 @@ def check_slope(slope) -> float:
     return value
 
 
-def make_activation(name: str, layer_name: str | None = None, slope: float = INITIAL_SLOPE) -> keras.layers.Layer:
+def make_activation(
+    name: str, layer_name: str | None = None, slope: float = INITIAL_SLOPE
+) -> keras.layers.Layer:
     """Returns a new activation layer for one of `ACTIVATIONS`.
 
     `slope` is PReLU's initial slope and LeakyReLU's fixed one; ReLU has none.
@@ -78,7 +80,13 @@ def make_activation(name: str, layer_name: str | None = None, slope: float = INI
 def _conv(filters: int, kernel: int, name: str, strides: int = 1) -> keras.layers.Conv2D:
     # No bias: the BatchNormalization after every convolution has an offset.
     return keras.layers.Conv2D(
-        filters, kernel, strides=strides, padding="same", use_bias=False, data_format=DATA_FORMAT, name=name
+        filters,
+        kernel,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        data_format=DATA_FORMAT,
+        name=name,
     )
 
 
@@ -161,7 +169,9 @@ def build_resnet(
             y = _batch_norm(f"{name}_bn2")(_conv(width, 3, f"{name}_conv2")(y))
             shortcut = x
             if strides != 1 or x.shape[-1] != width:
-                shortcut = _batch_norm(f"{name}_proj_bn")(_conv(width, 1, f"{name}_proj", strides)(x))
+                shortcut = _batch_norm(f"{name}_proj_bn")(
+                    _conv(width, 1, f"{name}_proj", strides)(x)
+                )
             x = act()(keras.layers.Add(name=f"{name}_add")([shortcut, y]))
     x = keras.layers.GlobalAveragePooling2D(data_format=DATA_FORMAT, name="gap")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)

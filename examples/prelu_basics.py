@@ -26,10 +26,16 @@ def single_slope_prelu(seed: int = 0) -> dict:
     images = np.random.default_rng(seed).standard_normal((1, 64, 64, 3)).astype("float32")
     layer = keras_prelu.PReLU(layout="scalar")
     outputs = layer(images)
-    return {"input_shape": images.shape, "output_shape": tuple(outputs.shape), "slopes": _slopes(layer)}
+    return {
+        "input_shape": images.shape,
+        "output_shape": tuple(outputs.shape),
+        "slopes": _slopes(layer),
+    }
 
 
-def conv_bn_prelu_block(in_channels: int = 3, out_channels: int = 16, layout: str = "scalar") -> keras.Sequential:
+def conv_bn_prelu_block(
+    in_channels: int = 3, out_channels: int = 16, layout: str = "scalar"
+) -> keras.Sequential:
     """Conv2D (3x3, "same") -> BatchNormalization -> PReLU, as a reusable block.
 
     `layout="scalar"` gives the block one slope, as `torch.nn.PReLU()` does;
@@ -51,7 +57,11 @@ def run_block(seed: int = 0) -> dict:
     images = np.random.default_rng(seed).standard_normal((1, 32, 32, 3)).astype("float32")
     block = conv_bn_prelu_block()
     outputs = block(images)
-    return {"input_shape": images.shape, "output_shape": tuple(outputs.shape), "slopes": _slopes(block.layers[-1])}
+    return {
+        "input_shape": images.shape,
+        "output_shape": tuple(outputs.shape),
+        "slopes": _slopes(block.layers[-1]),
+    }
 
 
 def per_channel_prelu(seed: int = 0) -> dict:
@@ -59,7 +69,11 @@ def per_channel_prelu(seed: int = 0) -> dict:
     images = np.random.default_rng(seed).standard_normal((1, 32, 32, 3)).astype("float32")
     layer = keras_prelu.PReLU(layout="channelwise", data_format="channels_last")
     outputs = layer(images)
-    return {"input_shape": images.shape, "output_shape": tuple(outputs.shape), "slopes": _slopes(layer)}
+    return {
+        "input_shape": images.shape,
+        "output_shape": tuple(outputs.shape),
+        "slopes": _slopes(layer),
+    }
 
 
 def main(argv=None) -> dict[str, dict]:
@@ -75,7 +89,9 @@ def main(argv=None) -> dict[str, dict]:
     for title, result in results.items():
         slopes = result["slopes"]
         print(f"{title}: input {result['input_shape']} -> output {result['output_shape']}")
-        print(f"  initial slope{'s' if slopes.size > 1 else ''} (shape {slopes.shape}): {slopes.ravel().tolist()}")
+        print(
+            f"  initial slope{'s' if slopes.size > 1 else ''} (shape {slopes.shape}): {slopes.ravel().tolist()}"
+        )
     return results
 
 

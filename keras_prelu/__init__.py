@@ -1,22 +1,29 @@
-"""keras_prelu: a correct, fast, deployable PReLU for Keras 3 on every backend."""
+"""keras_prelu: a correct, fast, deployable PReLU for Keras 3 on every backend.
 
-from keras_prelu import callbacks, export, saving
-from keras_prelu.callbacks import DeadUnitMonitor
-from keras_prelu.callbacks import SlopeMonitor
-from keras_prelu.callbacks import exclude_slopes_from_weight_decay
-from keras_prelu.layer import PReLU
-from keras_prelu.ops import prelu
+Public API: the `PReLU` layer, the functional op `prelu`, the default slope
+`DEFAULT_SLOPE`, and the modules `callbacks` (training diagnostics),
+`saving` (checked loading), `migration` (from and to `keras.layers.PReLU`
+and `torch.nn.PReLU`) and `export` (ONNX with native `PRelu`). Modules whose
+names start with an underscore are internal.
+"""
 
-__version__ = "0.1.0"
+from keras_prelu import callbacks
+from keras_prelu import export
+from keras_prelu import migration
+from keras_prelu import saving
+from keras_prelu._layer import DEFAULT_SLOPE
+from keras_prelu._layer import PReLU
+from keras_prelu._ops import prelu
+
+__version__ = "0.2.0"
 
 __all__ = [
+    "DEFAULT_SLOPE",
     "PReLU",
     "prelu",
     "callbacks",
     "export",
+    "migration",
     "saving",
-    "SlopeMonitor",
-    "DeadUnitMonitor",
-    "exclude_slopes_from_weight_decay",
     "__version__",
 ]

@@ -18,7 +18,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_prelu.layer import PReLU, channel_axis, check_data_format
+from keras_prelu._layer import PReLU
+from keras_prelu._layer import channel_axis
+from keras_prelu._layer import check_data_format
 
 PRELU_LAYERS = (PReLU, keras.layers.PReLU)
 _RELU_FAMILY = ("relu", "leaky_relu", "relu6")
@@ -85,14 +87,19 @@ class _SummaryWriter:
     def scalar(self, tag: str, value: float, step: int) -> None:
         with self._writer.as_default():
             self._tf.summary.write(
-                tag, self._tf.constant(value, "float32"), step=step, metadata=self._metadata("scalars")
+                tag,
+                self._tf.constant(value, "float32"),
+                step=step,
+                metadata=self._metadata("scalars"),
             )
 
     def histogram(self, tag: str, counts: np.ndarray, edges: np.ndarray, step: int) -> None:
         # The histograms plugin's format: one row [left edge, right edge, count] per bin.
         buckets = np.stack([edges[:-1], edges[1:], counts], axis=1).astype("float64")
         with self._writer.as_default():
-            self._tf.summary.write(tag, self._tf.constant(buckets), step=step, metadata=self._metadata("histograms"))
+            self._tf.summary.write(
+                tag, self._tf.constant(buckets), step=step, metadata=self._metadata("histograms")
+            )
 
     def flush(self) -> None:
         self._writer.flush()
@@ -161,7 +168,10 @@ class SlopeMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._layers = prelu_layers(self.model)
         if not self._layers:
-            warnings.warn(f"SlopeMonitor: model {self.model.name!r} has no PReLU layer; nothing to record.")
+            warnings.warn(
+                f"SlopeMonitor: model {self.model.name!r} has no PReLU layer; nothing to record.",
+                stacklevel=2,
+            )
         self.histograms = {name: [] for name in self._layers}
         if self._log_dir is not None and self._layers:
             self._writer = _SummaryWriter(os.fspath(self._log_dir))
@@ -169,7 +179,11 @@ class SlopeMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for name, layer in self._layers.items():
             slopes = _slopes(layer).ravel()
-            stats = {"mean": float(slopes.mean()), "min": float(slopes.min()), "max": float(slopes.max())}
+            stats = {
+                "mean": float(slopes.mean()),
+                "min": float(slopes.min()),
+                "max": float(slopes.max()),
+            }
             counts, edges = np.histogram(slopes, bins=self.bins)
             self.histograms[name].append((counts, edges))
             if logs is not None:
@@ -230,7 +244,9 @@ class DeadUnitMonitor(keras.callbacks.Callback):
     def __init__(self, probe_data, batch_size: int = 256, data_format: str | None = None):
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+            raise ValueError(
+                f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+            )
         self.probe_data = probe_data
         self.batch_size = batch_size
         self.data_format = check_data_format(data_format)
@@ -277,7 +293,10 @@ class DeadUnitMonitor(keras.callbacks.Callback):
                 positive = np.any(output > 0, axis=reduce_axes)
                 previous = any_positive[index]
                 any_positive[index] = positive if previous is None else previous | positive
-        fractions = {f"dead_units/{name}": float(1.0 - alive.mean()) for name, alive in zip(self._names, any_positive)}
+        fractions = {
+            f"dead_units/{name}": float(1.0 - alive.mean())
+            for name, alive in zip(self._names, any_positive, strict=True)
+        }
         dead = sum(int((~alive).sum()) for alive in any_positive)
         fractions["dead_units"] = dead / sum(alive.size for alive in any_positive)
         return fractions

@@ -90,9 +90,7 @@ class _OnnxGraph:
 
         self.model = model
         self.graph = model.graph
-        self.constants = {
-            init.name: numpy_helper.to_array(init) for init in self.graph.initializer
-        }
+        self.constants = {init.name: numpy_helper.to_array(init) for init in self.graph.initializer}
         for node in self.graph.node:
             if node.op_type == "Constant" and node.attribute[0].name == "value":
                 self.constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
@@ -175,7 +173,9 @@ class _OnnxGraph:
         if slope_shape is None or x_shape is None or len(slope_shape) > len(x_shape):
             return False
         trailing = x_shape[len(x_shape) - len(slope_shape) :]
-        return all(s == 1 or s == d or d is None for s, d in zip(slope_shape, trailing))
+        return all(
+            s == 1 or s == d or d is None for s, d in zip(slope_shape, trailing, strict=True)
+        )
 
     def replace_with_prelu(self, node, x, slope_name, slope_value) -> bool:
         import onnx

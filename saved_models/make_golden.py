@@ -185,7 +185,9 @@ def write(name, output_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default_dir = Path(__file__).resolve().parent / keras_prelu.__version__ / keras.backend.backend()
+    default_dir = (
+        Path(__file__).resolve().parent / keras_prelu.__version__ / keras.backend.backend()
+    )
     parser.add_argument(
         "--output-dir",
         type=Path,
@@ -198,7 +200,9 @@ def main(argv=None):
         help="Overwrite existing files. Never use it on checked-in golden files.",
     )
     args = parser.parse_args(argv)
-    targets = [args.output_dir / f"{name}{suffix}" for name in MODELS for suffix in (".keras", ".npz")]
+    targets = [
+        args.output_dir / f"{name}{suffix}" for name in MODELS for suffix in (".keras", ".npz")
+    ]
     existing = [str(path) for path in targets if path.exists()]
     if existing and not args.force:
         sys.exit(

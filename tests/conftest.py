@@ -31,7 +31,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         marker = item.get_closest_marker("requires_backend")
         if marker is not None and backend not in marker.args:
-            item.add_marker(pytest.mark.skip(reason=f"needs backend {marker.args}, running {backend}"))
+            item.add_marker(
+                pytest.mark.skip(reason=f"needs backend {marker.args}, running {backend}")
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -48,4 +50,8 @@ def backend():
 
 
 def pytest_report_header(config):
-    return f"keras backend: {keras.backend.backend()} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}), keras {keras.__version__}, numpy {np.__version__}"
+    env = os.environ.get("KERAS_BACKEND")
+    return (
+        f"keras backend: {keras.backend.backend()} (KERAS_BACKEND={env}), "
+        f"keras {keras.__version__}, numpy {np.__version__}"
+    )

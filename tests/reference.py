@@ -11,9 +11,7 @@ def forward(x, alpha):
 def sum_to_shape(values, shape):
     """Sums a broadcast array back down to `shape` (the slope's shape)."""
     lead = values.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, dim in enumerate(shape) if dim == 1
-    )
+    axes = tuple(range(lead)) + tuple(lead + i for i, dim in enumerate(shape) if dim == 1)
     return values.sum(axis=axes, keepdims=True).reshape(shape)
 
 

@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 import keras_prelu
-from keras_prelu.callbacks import (
-    DeadUnitMonitor,
-    SlopeMonitor,
-    exclude_slopes_from_weight_decay,
-    prelu_layers,
-)
+from keras_prelu.callbacks import DeadUnitMonitor
+from keras_prelu.callbacks import SlopeMonitor
+from keras_prelu.callbacks import exclude_slopes_from_weight_decay
+from keras_prelu.callbacks import prelu_layers
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((24, 6, 6, 2)).astype("float32")
@@ -53,7 +51,11 @@ def test_slope_monitor_writes_stats_into_history_and_csv(tmp_path):
     history = _fit(model, [monitor, keras.callbacks.CSVLogger(str(path))])
     for name in ("p1", "p2"):
         slopes = _alpha(model.get_layer(name))
-        for stat, expected in (("mean", slopes.mean()), ("min", slopes.min()), ("max", slopes.max())):
+        for stat, expected in (
+            ("mean", slopes.mean()),
+            ("min", slopes.min()),
+            ("max", slopes.max()),
+        ):
             values = history.history[f"slope/{name}/{stat}"]
             assert len(values) == 2
             np.testing.assert_allclose(values[-1], expected, rtol=1e-6)
@@ -65,11 +67,15 @@ def test_slope_monitor_writes_stats_into_history_and_csv(tmp_path):
     with open(path) as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2
-    np.testing.assert_allclose(float(rows[1]["slope/p2/max"]), history.history["slope/p2/max"][1], rtol=1e-6)
+    np.testing.assert_allclose(
+        float(rows[1]["slope/p2/max"]), history.history["slope/p2/max"][1], rtol=1e-6
+    )
 
 
 def test_slope_monitor_finds_layers_of_nested_models():
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3), keras_prelu.PReLU(name="p")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(3), keras_prelu.PReLU(name="p")], name="inner"
+    )
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.PReLU(name="outer_p")(inner(inputs)))
     assert list(prelu_layers(model)) == ["inner/p", "outer_p"]
@@ -95,7 +101,11 @@ def test_slope_monitor_warns_on_a_model_without_prelu():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"bins": 0}, "Received: bins=0"), ({"bins": 2.5}, "bins=2.5"), ({"tensorboard": 3}, "tensorboard=3")],
+    [
+        ({"bins": 0}, "Received: bins=0"),
+        ({"bins": 2.5}, "bins=2.5"),
+        ({"tensorboard": 3}, "tensorboard=3"),
+    ],
 )
 def test_slope_monitor_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -110,7 +120,11 @@ def _events(directory):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 found.setdefault(value.tag, []).append(
-                    (event.step, value.metadata.plugin_data.plugin_name, tf.make_ndarray(value.tensor))
+                    (
+                        event.step,
+                        value.metadata.plugin_data.plugin_name,
+                        tf.make_ndarray(value.tensor),
+                    )
                 )
     return found
 
@@ -183,8 +197,14 @@ def _measure(monitor, model):
 
 @pytest.mark.parametrize("batch_size", [1, 2, 256])
 def test_dead_unit_monitor_counts_channels_without_positive_input(batch_size):
-    logs = _measure(DeadUnitMonitor(_zoo_data(), batch_size=batch_size, data_format="channels_last"), _activation_zoo())
-    expected = {f"dead_units/{name}": 2 / 3 for name in ("ours", "relu", "activation_relu", "leaky", "keras_prelu")}
+    logs = _measure(
+        DeadUnitMonitor(_zoo_data(), batch_size=batch_size, data_format="channels_last"),
+        _activation_zoo(),
+    )
+    expected = {
+        f"dead_units/{name}": 2 / 3
+        for name in ("ours", "relu", "activation_relu", "leaky", "keras_prelu")
+    }
     expected["dead_units"] = 2 / 3
     assert logs == pytest.approx(expected)
 
@@ -205,7 +225,9 @@ def test_dead_unit_monitor_feeds_history_and_keeps_initial_values():
         assert 0.0 <= history.history[key][-1] <= 1.0
     assert set(monitor.initial) == {"dead_units/p1", "dead_units/p2", "dead_units"}
     # The total weighs layers by their units: 4 channels and 5 features.
-    total = (4 * history.history["dead_units/p1"][-1] + 5 * history.history["dead_units/p2"][-1]) / 9
+    total = (
+        4 * history.history["dead_units/p1"][-1] + 5 * history.history["dead_units/p2"][-1]
+    ) / 9
     assert history.history["dead_units"][-1] == pytest.approx(total)
 
 

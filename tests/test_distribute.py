@@ -29,7 +29,8 @@ SCRIPT = textwrap.dedent(
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        logical = [tf.config.LogicalDeviceConfiguration()] * 2
+        tf.config.set_logical_device_configuration(cpu, logical)
 
     import keras
     import numpy as np
@@ -39,10 +40,12 @@ SCRIPT = textwrap.dedent(
 
     if sys.argv[1] == "experiment":
         results = compare_activations.main([
-            "--distribute", "--epochs", "1", "--seeds", "1", "--limit", "41", "--batch-size", "8",
-            "--probe-size", "16", "--variants", "prelu_channelwise", "--verbose", "0", "--out", sys.argv[2],
+            "--distribute", "--epochs", "1", "--seeds", "1", "--limit", "41",
+            "--batch-size", "8", "--probe-size", "16", "--variants", "prelu_channelwise",
+            "--verbose", "0", "--out", sys.argv[2],
         ])
-        print("REPORT" + json.dumps({key: results["config"][key] for key in ("distribution", "samples")}))
+        config = results["config"]
+        print("REPORT" + json.dumps({key: config[key] for key in ("distribution", "samples")}))
         sys.exit(0)
 
     rng = np.random.default_rng(0)
@@ -67,9 +70,10 @@ SCRIPT = textwrap.dedent(
         with scope:
             model = build()
             model.set_weights(weights)
-            model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+            model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
         model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
-        slopes = {n: keras.ops.convert_to_numpy(model.get_layer(n).alpha) for n in ("p_channel", "p_scalar", "p_full")}
+        names = ("p_channel", "p_scalar", "p_full")
+        slopes = {n: keras.ops.convert_to_numpy(model.get_layer(n).alpha) for n in names}
         return slopes, np.asarray(model.predict(x, batch_size=8, verbose=0))
 
     keras.utils.set_random_seed(0)
@@ -89,8 +93,10 @@ SCRIPT = textwrap.dedent(
 
     report = {
         "devices": len(devices),
-        "slopes_moved": float(max(np.abs(single_slopes[n] - 0.25).max() for n in single_slopes)),
-        "slope_diff": float(max(np.abs(single_slopes[n] - dist_slopes[n]).max() for n in single_slopes)),
+        "slopes_moved": float(max(np.abs(s - 0.25).max() for s in single_slopes.values())),
+        "slope_diff": float(
+            max(np.abs(single_slopes[n] - dist_slopes[n]).max() for n in single_slopes)
+        ),
         "output_diff": float(np.abs(single_out - dist_out).max()),
     }
     print("REPORT" + json.dumps(report))
@@ -99,9 +105,17 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(backend, *args):
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        PYTHONPATH=ROOT,
+        CUDA_VISIBLE_DEVICES="",
+        JAX_PLATFORMS="cpu",
+    )
     if backend == "jax":
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+        ).strip()
     process = subprocess.run(
         [sys.executable, "-c", SCRIPT, *args],
         cwd=ROOT,

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 import keras_prelu
-from examples import activation_report, compare_activations, models, prelu_basics
+from examples import activation_report
+from examples import compare_activations
+from examples import models
+from examples import prelu_basics
 
 
 def test_prelu_basics_prints_shapes_and_initial_slopes(capsys):
@@ -47,17 +50,23 @@ def test_builders_use_the_chosen_activation_everywhere(builder):
     assert counts["prelu_channelwise"] == counts["relu"] + slopes_per_channel
     assert counts["leaky_relu"] == counts["relu"]
     # One eager call: the last model (channel-wise PReLU) runs and gives probabilities.
-    out = keras.ops.convert_to_numpy(model(np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")))
+    out = keras.ops.convert_to_numpy(
+        model(np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32"))
+    )
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("builder", [models.build_cnn, models.build_resnet])
 def test_builders_take_the_initial_and_fixed_slope(builder):
     for variant in ("prelu", "prelu_channelwise"):
-        acts = [layer for layer in builder(variant, slope=0.1).layers if layer.name.startswith("act")]
+        acts = [
+            layer for layer in builder(variant, slope=0.1).layers if layer.name.startswith("act")
+        ]
         for layer in acts:
             np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.alpha), 0.1)
-    leaky = [layer for layer in builder("leaky_relu", slope=0.1).layers if layer.name.startswith("act")]
+    leaky = [
+        layer for layer in builder("leaky_relu", slope=0.1).layers if layer.name.startswith("act")
+    ]
     assert leaky and [layer.negative_slope for layer in leaky] == pytest.approx([0.1] * len(leaky))
     with pytest.raises(ValueError, match="Received: slope='steep'"):
         builder("prelu", slope="steep")
@@ -71,8 +80,8 @@ def test_unknown_activation_lists_the_choices():
 
 
 def _tiny(tmp_path, *extra):
-    return ["--epochs", "2", "--seeds", "1", "--limit", "40", "--batch-size", "16", "--probe-size", "32",
-            "--verbose", "0", "--out", str(tmp_path), *extra]  # fmt: skip
+    return ["--epochs", "2", "--seeds", "1", "--limit", "40", "--batch-size", "16",
+            "--probe-size", "32", "--verbose", "0", "--out", str(tmp_path), *extra]  # fmt: skip
 
 
 def test_experiment_writes_results_report_and_plots(tmp_path):
@@ -90,7 +99,13 @@ def test_experiment_writes_results_report_and_plots(tmp_path):
     assert prelu["slopes"]["act1"]["count"] == 16  # one slope per channel of the first block
     assert "slopes" not in saved["variants"]["relu"]
     report = (tmp_path / "report.md").read_text()
-    for heading in ("## Conclusions", "## Test accuracy", "## Dead units", "## Learned slopes", "## Time"):
+    for heading in (
+        "## Conclusions",
+        "## Test accuracy",
+        "## Dead units",
+        "## Learned slopes",
+        "## Time",
+    ):
         assert heading in report
     for figure in ("training_curves.png", "dead_units.png", "slopes.png"):
         assert (tmp_path / figure).stat().st_size > 0 and f"]({figure})" in report
@@ -113,18 +128,23 @@ def _fake_run(variant, seed, data, args, distribution, log_dir):
         "accuracy": [0.5 + 0.1 * e for e in range(epochs)],
         "val_loss": [1.1 / (e + 1) for e in range(epochs)],
         "val_accuracy": [0.5 + 0.1 * e + 3 * gain + 0.001 * seed for e in range(epochs)],
-        "dead_units/act1": dead, "dead_units/act2": [0.0] * epochs, "dead_units": [d / 2 for d in dead],
+        "dead_units/act1": dead, "dead_units/act2": [0.0] * epochs,
+        "dead_units": [d / 2 for d in dead],
     }  # fmt: skip
     slopes = {}
     if variant == "prelu":
         slopes = {"act1": [0.5 + 0.01 * seed], "act2": [0.1]}
         for name, (value,) in slopes.items():
-            history.update({f"slope/{name}/{stat}": [value] * epochs for stat in ("mean", "min", "max")})
+            history.update(
+                {f"slope/{name}/{stat}": [value] * epochs for stat in ("mean", "min", "max")}
+            )
     return {
         "history": history, "test_accuracy": 0.9 + gain + 0.002 * seed, "test_loss": 0.3,
-        "params": 10 + len(slopes), "seconds_per_epoch": [2.0] + [0.5 + 0.1 * gain] * (epochs - 1),
-        "slopes": slopes,
-        "dead_units_before_training": {"dead_units/act1": 0.0, "dead_units/act2": 0.0, "dead_units": 0.0},
+        "params": 10 + len(slopes),
+        "seconds_per_epoch": [2.0] + [0.5 + 0.1 * gain] * (epochs - 1), "slopes": slopes,
+        "dead_units_before_training": {
+            "dead_units/act1": 0.0, "dead_units/act2": 0.0, "dead_units": 0.0
+        },
     }  # fmt: skip
 
 
@@ -132,19 +152,38 @@ def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypat
     monkeypatch.setattr(compare_activations, "train_once", _fake_run)
     with pytest.raises(KeyboardInterrupt):
         compare_activations.main(
-            _tiny(tmp_path, "--seeds", "3", "--variants", "relu,prelu,prelu_channelwise", "--slope-init", "0.1")
+            _tiny(
+                tmp_path,
+                "--seeds",
+                "3",
+                "--variants",
+                "relu,prelu,prelu_channelwise",
+                "--slope-init",
+                "0.1",
+            )
         )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert list(saved["variants"]) == ["relu", "prelu"]
     assert saved["config"]["slope_init"] == 0.1
-    assert saved["variants"]["prelu"]["initial_slope"] == 0.1 and saved["variants"]["relu"]["initial_slope"] is None
+    assert (
+        saved["variants"]["prelu"]["initial_slope"] == 0.1
+        and saved["variants"]["relu"]["initial_slope"] is None
+    )
     assert saved["pending"] == ["prelu_channelwise"]
-    assert saved["variants"]["prelu"]["test_accuracy"]["per_seed"] == pytest.approx([0.95, 0.952, 0.954])
+    assert saved["variants"]["prelu"]["test_accuracy"]["per_seed"] == pytest.approx(
+        [0.95, 0.952, 0.954]
+    )
     report = (tmp_path / "report.md").read_text()
     assert "Incomplete run**: not yet trained: prelu_channelwise" in report
     # The conclusions follow the numbers.
-    assert "PReLU clearly (by more than twice the seed spread) changed test accuracy, for the better." in report
-    assert "PReLU (one slope per layer) 95.2% ± 0.2% (+5.0 pp, more than twice the seed spread, 25.0x)" in report
+    assert (
+        "PReLU clearly (by more than twice the seed spread) changed test accuracy, for the better."
+        in report
+    )
+    assert (
+        "PReLU (one slope per layer) 95.2% ± 0.2% (+5.0 pp, more than twice the seed spread, 25.0x)"
+        in report
+    )
     assert "PReLU slightly" not in report
     assert "changed dead units at the end, for the better. ReLU 10.0% ± 0.0%" in report
     assert "PReLU slopes start at, and LeakyReLU's is fixed at, 0.1." in report
@@ -152,7 +191,10 @@ def test_interrupted_experiment_keeps_the_completed_variants(tmp_path, monkeypat
     assert "every slope starts at 0.1." in report
     assert "No layer mean moved more than 0.410 from the start (act1, +0.410)" in report
     assert "This matches He et al. 2015" in report
-    assert "| validation accuracy averaged over the epochs | PReLU (one slope per layer) vs ReLU |" in report
+    assert (
+        "| validation accuracy averaged over the epochs | PReLU (one slope per layer) vs ReLU |"
+        in report
+    )
     assert (tmp_path / "slopes.png").exists()
 
 
@@ -196,7 +238,9 @@ def test_offline_dataset_names_the_offline_default(tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit):
         compare_activations.main(_tiny(tmp_path, "--dataset", "fashion_mnist"))
     err = capsys.readouterr().err
-    assert "Could not load fashion_mnist" in err and "--dataset digits" in err and "no network" in err
+    assert (
+        "Could not load fashion_mnist" in err and "--dataset digits" in err and "no network" in err
+    )
 
 
 @pytest.mark.requires_backend("torch")
@@ -220,7 +264,11 @@ def test_digits_split_is_fixed_and_stratified():
 
 def _stats(values):
     values = np.asarray(values, dtype="float64")
-    return {"per_seed": values.tolist(), "mean": float(values.mean()), "std": float(values.std(ddof=1))}
+    return {
+        "per_seed": values.tolist(),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)),
+    }
 
 
 @pytest.mark.parametrize(
@@ -242,8 +290,15 @@ def test_spearman_and_slope_depth_conclusion():
     assert activation_report.spearman([1, 2, 3, 4], [0.5, 0.3, 0.2, 0.1]) == pytest.approx(-1.0)
     assert activation_report.spearman([1, 2], [1, 2]) is None
     slopes = {
-        f"act{d}": {"depth": d, "count": 1, "per_seed": [[m], [m]], "mean": _stats([m, m]), "min": m, "max": m}
-        for d, m in zip((1, 2, 3), (0.6, 0.2, -0.1))
+        f"act{d}": {
+            "depth": d,
+            "count": 1,
+            "per_seed": [[m], [m]],
+            "mean": _stats([m, m]),
+            "min": m,
+            "max": m,
+        }
+        for d, m in zip((1, 2, 3), (0.6, 0.2, -0.1), strict=True)
     }
     (text,) = activation_report.slope_findings({"prelu": {"slopes": slopes}})
     assert "fall with depth" in text and "matches He et al." in text

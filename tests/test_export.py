@@ -70,7 +70,10 @@ def test_onnx_export_of_large_inputs(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
     model = keras.Sequential(
-        [keras.Input((32, 32, 16)), keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(5))]
+        [
+            keras.Input((32, 32, 16)),
+            keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(5)),
+        ]
     )
     x = np.random.default_rng(3).standard_normal((2, 32, 32, 16)).astype("float32")
     model(x)
@@ -97,14 +100,19 @@ def test_export_onnx_makes_one_native_prelu_node_per_layer(onnx_exports):
 
 def _graph(nodes, initializers, x_shape=(2, 3, 4), y_shape=None):
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
 
     graph = helper.make_graph(
         nodes,
         "prelu",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape or x_shape))],
-        [numpy_helper.from_array(np.asarray(value, "float32"), name) for name, value in initializers.items()],
+        [
+            numpy_helper.from_array(np.asarray(value, "float32"), name)
+            for name, value in initializers.items()
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
@@ -161,7 +169,9 @@ def _assert_same_outputs(before, after, x_shape):
 def _run_onnx_model(model, x):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     return session.run(None, {"x": x})[0]
 
 
@@ -209,7 +219,10 @@ def test_saved_model_export_matches_keras(tmp_path):
     model.export(tmp_path / "saved_model", verbose=False)
     restored = tf.saved_model.load(str(tmp_path / "saved_model"))
     np.testing.assert_allclose(
-        restored.serve(tf.constant(x)).numpy(), keras.ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-6
+        restored.serve(tf.constant(x)).numpy(),
+        keras.ops.convert_to_numpy(model(x)),
+        rtol=1e-6,
+        atol=1e-6,
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import keras_prelu
+from keras_prelu import migration
 from keras_prelu import saving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,18 +39,23 @@ GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*/*/*.keras"))
 def check_saved_model(path: Path) -> None:
     """Loads `path` and compares it with the `.npz` written beside it."""
     stored = np.load(path.with_suffix(".npz"), allow_pickle=False)
-    made_by = f"{path} (made by {stored['backend']} {stored['framework_version']}, keras {stored['keras_version']})"
+    made_by = (
+        f"{path} (made by {stored['backend']} {stored['framework_version']}, "
+        f"keras {stored['keras_version']})"
+    )
     model = saving.load_model(path)
     output = keras.ops.convert_to_numpy(model(stored["input"], training=False))
     np.testing.assert_allclose(output, stored["output"], rtol=1e-5, atol=1e-6, err_msg=made_by)
 
     # Every stored key must come back; a later version may add new ones.
     layers = [
-        layer for layer in model.layers if isinstance(layer, (keras_prelu.PReLU, keras.layers.PReLU))
+        layer
+        for layer in model.layers
+        if isinstance(layer, (keras_prelu.PReLU, keras.layers.PReLU))
     ]
     expected_configs = json.loads(str(stored["prelu_configs"]))
     assert len(layers) == len(expected_configs), made_by
-    for layer, expected in zip(layers, expected_configs):
+    for layer, expected in zip(layers, expected_configs, strict=True):
         config = layer.get_config()
         assert {key: config.get(key) for key in expected} == expected, made_by
 
@@ -63,7 +69,7 @@ def check_saved_model(path: Path) -> None:
         assert int(model.optimizer.iterations) == int(stored["optimizer_iterations"]) + 1
 
     if any(type(layer) is keras.layers.PReLU for layer in layers):
-        converted = saving.from_builtin_prelu(model)
+        converted = migration.from_builtin_prelu(model)
         assert not any(type(layer) is keras.layers.PReLU for layer in converted.layers)
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(converted(stored["input"])), output, err_msg=made_by
@@ -80,7 +86,9 @@ def test_golden_files_cover_every_backend_and_model():
     assert versions, f"no golden files under {GOLDEN_DIR}"
     for backend in BACKENDS:
         names = {path.stem for path in GOLDEN_FILES if path.parent.name == backend}
-        assert set(MODEL_NAMES) <= names, f"{backend} lacks golden files for {set(MODEL_NAMES) - names}"
+        assert set(MODEL_NAMES) <= names, (
+            f"{backend} lacks golden files for {set(MODEL_NAMES) - names}"
+        )
     for path in GOLDEN_FILES:
         assert path.with_suffix(".npz").is_file(), f"{path} has no .npz beside it"
 
@@ -102,7 +110,12 @@ def test_files_saved_now_by_the_other_backends_load_here(tmp_path):
     for backend in others:
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         result = subprocess.run(
-            [sys.executable, str(GOLDEN_DIR / "make_golden.py"), "--output-dir", str(tmp_path / backend)],
+            [
+                sys.executable,
+                str(GOLDEN_DIR / "make_golden.py"),
+                "--output-dir",
+                str(tmp_path / backend),
+            ],
             env=env,
             capture_output=True,
             text=True,

@@ -18,7 +18,9 @@ def test_default_slope_is_a_quarter_and_zeros_reproduces_keras():
     x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
     ours = keras_prelu.PReLU(alpha_initializer="zeros")
     builtin = keras.layers.PReLU()
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(builtin(x)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(builtin(x))
+    )
 
 
 def test_number_as_initializer_is_a_constant():
@@ -38,7 +40,11 @@ def test_number_as_initializer_is_a_constant():
         ((None, 4, 5, 3), {"shared_axes": -1}, (4, 5, 1)),
         ((None, 4, 5, 3), {"shared_axes": np.int64(1)}, (1, 5, 3)),
         ((None, None, None, 3), {"layout": "channelwise"}, (1, 1, 3)),
-        ((None, 3, None, None), {"layout": "channelwise", "data_format": "channels_first"}, (3, 1, 1)),
+        (
+            (None, 3, None, None),
+            {"layout": "channelwise", "data_format": "channels_first"},
+            (3, 1, 1),
+        ),
         ((None, None, 3), {"layout": "channelwise"}, (1, 3)),
         ((None, 8), {"layout": "channelwise", "data_format": "channels_first"}, (8,)),
         ((None, None, None, 3), {"layout": "scalar"}, ()),
@@ -75,10 +81,19 @@ def test_channelwise_follows_image_data_format():
 
 def test_channelwise_runs_on_unknown_spatial_dims():
     model = keras.Sequential(
-        [keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3, padding="same"), keras_prelu.PReLU(layout="channelwise")]
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3, padding="same"),
+            keras_prelu.PReLU(layout="channelwise"),
+        ]
     )
     for size in (5, 9):
-        assert tuple(model(np.ones((2, size, size + 1, 3), "float32")).shape) == (2, size, size + 1, 4)
+        assert tuple(model(np.ones((2, size, size + 1, 3), "float32")).shape) == (
+            2,
+            size,
+            size + 1,
+            4,
+        )
 
 
 @pytest.mark.parametrize(
@@ -106,7 +121,11 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
 @pytest.mark.parametrize(
     "shape,kwargs,match",
     [
-        ((None, 4, 5, 3), {"shared_axes": [4]}, r"axis 4 is out of range. Received: shared_axes=\[4\]"),
+        (
+            (None, 4, 5, 3),
+            {"shared_axes": [4]},
+            r"axis 4 is out of range. Received: shared_axes=\[4\]",
+        ),
         ((None, 4, 5, 3), {"shared_axes": [-5]}, r"axis -5 is out of range"),
         ((None, 4, 5, 3), {"shared_axes": [-4]}, r"batch axis: axis -4 is axis 0"),
         ((None, None, None, 3), {}, r"Axes \[1, 2\].*shared_axes=\[1, 2\]"),
@@ -209,6 +228,8 @@ def test_mixed_precision_keeps_float32_slopes(policy):
     assert keras.backend.standardize_dtype(out.dtype) == policy.split("_")[1]
     model.compile(keras.optimizers.SGD(0.1), "mse")
     before = keras.ops.convert_to_numpy(layer.alpha).copy()
-    model.fit(np.random.default_rng(1).standard_normal((8, 6, 6, 2)), np.zeros((8, 4, 4, 3)), verbose=0)
+    model.fit(
+        np.random.default_rng(1).standard_normal((8, 6, 6, 2)), np.zeros((8, 4, 4, 3)), verbose=0
+    )
     after = keras.ops.convert_to_numpy(layer.alpha)
     assert after.dtype == np.float32 and not np.array_equal(before, after)

@@ -56,11 +56,11 @@ def test_models_train_and_learn_slopes(build):
     model.compile(
         keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
-    prelu_layers = [l for l in model.layers if isinstance(l, keras_prelu.PReLU)]
-    before = [keras.ops.convert_to_numpy(l.alpha).copy() for l in prelu_layers]
+    prelu_layers = [layer for layer in model.layers if isinstance(layer, keras_prelu.PReLU)]
+    before = [keras.ops.convert_to_numpy(layer.alpha).copy() for layer in prelu_layers]
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    for layer, old in zip(prelu_layers, before):
+    for layer, old in zip(prelu_layers, before, strict=True):
         assert not np.allclose(keras.ops.convert_to_numpy(layer.alpha), old)
 
 
@@ -74,7 +74,7 @@ def test_jit_compiled_training_equals_eager_training():
         model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit_compile)
         model.fit(x, np.zeros((16, 3), "float32"), batch_size=8, epochs=1, shuffle=False, verbose=0)
         results.append([keras.ops.convert_to_numpy(w) for w in model.weights])
-    for eager, compiled in zip(*results):
+    for eager, compiled in zip(*results, strict=True):
         np.testing.assert_allclose(eager, compiled, rtol=1e-4, atol=1e-5)
 
 
@@ -103,7 +103,8 @@ def test_mask_passes_through():
     np.testing.assert_allclose(out_padded[0], out_short[0], rtol=1e-5, atol=1e-6)
     mask = keras.layers.Embedding(10, 4, mask_zero=True).compute_mask(tokens)
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(layer.compute_mask(tokens, mask)), keras.ops.convert_to_numpy(mask)
+        keras.ops.convert_to_numpy(layer.compute_mask(tokens, mask)),
+        keras.ops.convert_to_numpy(mask),
     )
 
 

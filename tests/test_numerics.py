@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import keras_prelu
-from keras_prelu import kernels
-from keras_prelu.kernels import reference as reference_kernel
+from keras_prelu import _kernels as kernels
+from keras_prelu._kernels import reference as reference_kernel
 from tests import reference
-from tests.backend_utils import layer_grads, value_and_grads
+from tests.backend_utils import layer_grads
+from tests.backend_utils import value_and_grads
 
 SPECIAL = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.0, -1e-30], "float32")
 
@@ -31,7 +32,7 @@ LAYOUTS = [
 
 KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
 if keras.backend.backend() == "torch":
-    from keras_prelu.kernels import torch as torch_kernels
+    from keras_prelu._kernels import torch as torch_kernels
 
     # The fused kernels (used on CUDA and under torch.compile) and the
     # fallback for torch builds without them; "fast" is the sliced CPU kernel.
@@ -64,7 +65,9 @@ def test_kernel_matches_numpy_reference(kernel, x_shape, alpha_shape):
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
-@pytest.mark.parametrize("x_shape,alpha_shape", [((), ()), ((0, 3, 4), (1, 4)), ((0, 5), ()), ((3,), (3,))])
+@pytest.mark.parametrize(
+    "x_shape,alpha_shape", [((), ()), ((0, 3, 4), (1, 4)), ((0, 5), ()), ((3,), (3,))]
+)
 def test_kernel_on_scalar_and_empty_inputs(kernel, x_shape, alpha_shape):
     rng = np.random.default_rng(4)
     x = np.asarray(rng.standard_normal(x_shape), "float32")
@@ -84,9 +87,9 @@ def test_fast_kernel_equals_reference_kernel(x_shape, alpha_shape, dtype):
     x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=3))
     fast = value_and_grads(kernels.prelu, x, alpha, upstream)
     slow = value_and_grads(reference_kernel.prelu, x, alpha, upstream)
-    for got, want in zip(fast, slow):
+    for got, want in zip(fast, slow, strict=True):
         assert got.dtype == want.dtype == x.dtype
-    for got, want in zip(fast[:2], slow[:2]):
+    for got, want in zip(fast[:2], slow[:2], strict=True):
         np.testing.assert_array_equal(got.astype("float32"), want.astype("float32"))
     if dtype in ("float32", "float64"):
         np.testing.assert_allclose(fast[2], slow[2], rtol=1e-5, atol=1e-5)
@@ -130,16 +133,18 @@ def _assert_within(got, want, bound):
 
 @pytest.mark.requires_backend("torch")
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
-@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS + [((5, 4, 3), (5, 4, 3)), ((3, 4), (1, 4))])
+@pytest.mark.parametrize(
+    "x_shape,alpha_shape", LAYOUTS + [((5, 4, 3), (5, 4, 3)), ((3, 4), (1, 4))]
+)
 def test_torch_backward_in_slices_equals_one_slice(monkeypatch, x_shape, alpha_shape, dtype):
-    from keras_prelu.kernels import torch as torch_kernels
+    from keras_prelu._kernels import torch as torch_kernels
 
     x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=5))
     whole = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
     # One batch row per slice, the most slices there can be.
     monkeypatch.setattr(torch_kernels, "CPU_SLICE_ELEMENTS", 1)
     sliced = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
-    for got, want in zip(sliced, whole):
+    for got, want in zip(sliced, whole, strict=True):
         assert got.dtype == want.dtype
     np.testing.assert_array_equal(sliced[1].astype("float64"), whole[1].astype("float64"))
     tolerance = 1e-6 if dtype != "bfloat16" else 1e-2
@@ -161,7 +166,7 @@ def _as_dtype(array, dtype):
 
 
 def test_wide_layouts_take_the_matmul_reduction():
-    from keras_prelu.kernels._reduce import use_matmul_reduction
+    from keras_prelu._kernels._reduce import use_matmul_reduction
 
     assert use_matmul_reduction(4, (8, 8, 16)) and use_matmul_reduction(4, (1, 16, 64))
     assert not use_matmul_reduction(4, (1, 1, 3)) and not use_matmul_reduction(4, (8, 1, 16))
@@ -171,7 +176,7 @@ def test_wide_layouts_take_the_matmul_reduction():
 def test_tensorflow_compiles_only_large_gradients():
     import tensorflow as tf
 
-    from keras_prelu.kernels import tensorflow as tf_kernel
+    from keras_prelu._kernels import tensorflow as tf_kernel
 
     assert tf_kernel._is_large(tf.zeros((2, 16, 32, 32)))
     assert not tf_kernel._is_large(tf.zeros((2, 8, 8, 16)))
@@ -208,7 +213,9 @@ def test_nan_and_inf_follow_the_formula():
     ],
 )
 def test_layer_matches_numpy_reference(kwargs, shape):
-    layer = keras_prelu.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.1, 0.5, seed=2), **kwargs)
+    layer = keras_prelu.PReLU(
+        alpha_initializer=keras.initializers.RandomUniform(0.1, 0.5, seed=2), **kwargs
+    )
     layer.build(shape)
     x, _, upstream = _inputs(shape, ())
     alpha = keras.ops.convert_to_numpy(layer.alpha)
@@ -236,7 +243,9 @@ def test_matches_torch_nn_prelu(num_parameters, data_format):
     torch_out = module(x_t)
     torch_out.backward(torch.tensor(upstream_nchw))
 
-    to_layer = (lambda a: a) if data_format == "channels_first" else (lambda a: a.transpose(0, 2, 3, 1))
+    to_layer = (
+        (lambda a: a) if data_format == "channels_first" else (lambda a: a.transpose(0, 2, 3, 1))
+    )
     if num_parameters == 1:
         layer = keras_prelu.PReLU(layout="scalar")
         layer.build((None,) + to_layer(x_nchw).shape[1:])
@@ -249,7 +258,9 @@ def test_matches_torch_nn_prelu(num_parameters, data_format):
 
     np.testing.assert_array_equal(out, to_layer(torch_out.detach().numpy()))
     away_from_zero = to_layer(x_nchw) != 0
-    np.testing.assert_array_equal(grad_x[away_from_zero], to_layer(x_t.grad.numpy())[away_from_zero])
+    np.testing.assert_array_equal(
+        grad_x[away_from_zero], to_layer(x_t.grad.numpy())[away_from_zero]
+    )
     np.testing.assert_allclose(grad_alpha.reshape(-1), module.weight.grad.numpy(), rtol=1e-5)
     # At x == 0 torch's kernel uses alpha; the seed's convention (and ours) is 1.
     np.testing.assert_array_equal(grad_x[~away_from_zero], to_layer(upstream_nchw)[~away_from_zero])
@@ -289,12 +300,18 @@ def test_torch_backward_is_differentiable():
 def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
     import torch
 
-    from keras_prelu.kernels import torch as torch_kernels
+    from keras_prelu._kernels import torch as torch_kernels
 
     x_np, alpha_np, upstream_np = _inputs(x_shape, alpha_shape, seed=9)
-    for function in (torch_kernels.PReLUFunction, torch_kernels.FusedPReLU, torch_kernels.WherePReLU):
+    for function in (
+        torch_kernels.PReLUFunction,
+        torch_kernels.FusedPReLU,
+        torch_kernels.WherePReLU,
+    ):
         x = torch.tensor(x_np, requires_grad=True)
         alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
         function.apply(x, alpha).backward(torch.tensor(upstream_np))
         assert alpha.grad is None
-        np.testing.assert_array_equal(x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0])
+        np.testing.assert_array_equal(
+            x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
+        )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras_prelu
+from keras_prelu import migration
 from keras_prelu import saving
 
 
@@ -96,7 +97,9 @@ def test_training_resumes_exactly_after_save_and_load(tmp_path):
     assert int(resumed.optimizer.iterations) == int(uninterrupted.optimizer.iterations) == 4
     for got, want in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    for got, want in zip(resumed.optimizer.variables, uninterrupted.optimizer.variables, strict=True):
+    for got, want in zip(
+        resumed.optimizer.variables, uninterrupted.optimizer.variables, strict=True
+    ):
         np.testing.assert_allclose(_numpy(got), _numpy(want), rtol=1e-5, atol=1e-6)
     # The slopes did train, so the comparison above is not vacuous.
     assert not np.array_equal(
@@ -180,13 +183,17 @@ def test_corrupted_member_fails_its_crc_check(saved, tmp_path):
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as archive:
         info = archive.getinfo("model.weights.h5")
-    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    name_length, extra_length = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
     start = info.header_offset + 30 + name_length + extra_length
     data[start + info.compress_size // 2] ^= 0xFF
     corrupted = tmp_path / "corrupted.keras"
     corrupted.write_bytes(bytes(data))
     before = _fingerprint(corrupted)
-    with pytest.raises(ValueError, match=r"'model\.weights\.h5' fails its CRC check.*Received: filepath="):
+    with pytest.raises(
+        ValueError, match=r"'model\.weights\.h5' fails its CRC check.*Received: filepath="
+    ):
         saving.load_model(corrupted)
     assert _fingerprint(corrupted) == before
 
@@ -219,7 +226,10 @@ def test_missing_file_and_wrong_suffix(tmp_path):
     [
         ({"layout": "diagonal"}, r"Received: layout='diagonal'"),
         ({"layout": "full", "data_format": None, "shared_axes": [0]}, r"batch axis 0"),
-        ({"layout": "full", "data_format": None, "shared_axes": ["h"]}, r"Received: shared_axes=\['h'\]"),
+        (
+            {"layout": "full", "data_format": None, "shared_axes": ["h"]},
+            r"Received: shared_axes=\['h'\]",
+        ),
         ({"layout": "full", "data_format": None, "shared_axes": [7]}, r"axis 7 is out of range"),
     ],
 )
@@ -227,7 +237,9 @@ def test_invalid_layer_config_names_the_layer_and_file(saved, tmp_path, edit, ma
     bad = tmp_path / "bad.keras"
     _rewrite_config(saved, bad, lambda config: _prelu_config(config)["config"].update(edit))
     before = _fingerprint(bad)
-    with pytest.raises(ValueError, match=r"keras_prelu\.PReLU layer 'act' in '.*bad\.keras' has an invalid config") as info:
+    with pytest.raises(
+        ValueError, match=r"keras_prelu\.PReLU layer 'act' in '.*bad\.keras' has an invalid config"
+    ) as info:
         saving.load_model(bad)
     assert re.search(match, str(info.value))
     assert _fingerprint(bad) == before
@@ -243,7 +255,9 @@ def test_alpha_of_the_wrong_shape_in_a_keras_file(saved, tmp_path):
         lambda config: _prelu_config(config)["config"].update(layout="full", data_format=None),
     )
     before = _fingerprint(bad)
-    with pytest.raises(ValueError, match=r"(?s)mismatch\.keras'.*name=act.*4, 4, 3.*1, 1, 3") as info:
+    with pytest.raises(
+        ValueError, match=r"(?s)mismatch\.keras'.*name=act.*4, 4, 3.*1, 1, 3"
+    ) as info:
         saving.load_model(bad)
     assert re.search(_file_error(bad), str(info.value))
     assert _fingerprint(bad) == before
@@ -255,7 +269,9 @@ def test_weights_file_with_another_alpha_shape_loads_nothing(tmp_path):
     before_file = _fingerprint(path)
     target = _small_model(layout="full")  # the same conv, but a (4, 4, 3) alpha
     before = target.get_weights()
-    with pytest.raises(ValueError, match=r"(?s)channelwise\.weights\.h5' into model.*unchanged.*name=act"):
+    with pytest.raises(
+        ValueError, match=r"(?s)channelwise\.weights\.h5' into model.*unchanged.*name=act"
+    ):
         saving.load_weights(target, path)
     for got, want in zip(target.get_weights(), before, strict=True):
         np.testing.assert_array_equal(got, want)  # the conv was not half-loaded
@@ -278,7 +294,7 @@ def test_from_builtin_gives_identical_outputs(shape, shared_axes):
         name="act",
     )
     model = keras.Sequential([keras.Input(shape), builtin])
-    converted = saving.from_builtin_prelu(model)
+    converted = migration.from_builtin_prelu(model)
     layer = converted.get_layer("act")
     assert type(layer) is keras_prelu.PReLU and layer.layout == "full"
     assert isinstance(layer.alpha_regularizer, keras.regularizers.L2)
@@ -290,14 +306,15 @@ def test_from_builtin_gives_identical_outputs(shape, shared_axes):
 
 def test_from_builtin_through_a_saved_file_and_nested_models(tmp_path):
     inner = keras.Sequential(
-        [keras.Input((5,)), keras.layers.Dense(5), keras.layers.PReLU(name="inner_act")], name="inner"
+        [keras.Input((5,)), keras.layers.Dense(5), keras.layers.PReLU(name="inner_act")],
+        name="inner",
     )
     inputs = keras.Input((5,))
     outputs = keras.layers.PReLU(name="outer_act")(inner(inputs))
     model = keras.Model(inputs, outputs)
     model.get_layer("outer_act").alpha.assign(np.linspace(-1, 1, 5))
     model.save(tmp_path / "builtin.keras")
-    converted = saving.from_builtin_prelu(keras.saving.load_model(tmp_path / "builtin.keras"))
+    converted = migration.from_builtin_prelu(keras.saving.load_model(tmp_path / "builtin.keras"))
     assert type(converted.get_layer("outer_act")) is keras_prelu.PReLU
     assert type(converted.get_layer("inner").get_layer("inner_act")) is keras_prelu.PReLU
     converted.save(tmp_path / "converted.keras")
@@ -322,7 +339,7 @@ def test_to_builtin_gives_identical_outputs_and_drops_the_dependency(tmp_path, s
         alpha_initializer=keras.initializers.RandomUniform(-1.0, 1.0, seed=5), name="act", **kwargs
     )
     model = keras.Sequential([keras.Input(shape), layer])
-    converted = saving.to_builtin_prelu(model)
+    converted = migration.to_builtin_prelu(model)
     assert type(converted.get_layer("act")) is keras.layers.PReLU
     concrete = tuple(4 if dim is None else dim for dim in shape)
     x = np.random.default_rng(2).standard_normal((3, *concrete)).astype("float32")
@@ -333,7 +350,7 @@ def test_to_builtin_gives_identical_outputs_and_drops_the_dependency(tmp_path, s
         assert b"keras_prelu" not in archive.read("config.json")
     reloaded = keras.saving.load_model(tmp_path / "builtin.keras")
     np.testing.assert_array_equal(_numpy(reloaded(x)), _numpy(model(x)))
-    back = saving.from_builtin_prelu(reloaded)
+    back = migration.from_builtin_prelu(reloaded)
     np.testing.assert_array_equal(_numpy(back(x)), _numpy(model(x)))
 
 
@@ -343,12 +360,12 @@ def test_to_builtin_gives_identical_outputs_and_drops_the_dependency(tmp_path, s
 def test_to_builtin_refuses_what_needs_an_unknown_rank(kwargs):
     model = keras.Sequential([keras_prelu.PReLU(name="act", **kwargs)])
     with pytest.raises(ValueError, match="Layer 'act' was never built"):
-        saving.to_builtin_prelu(model)
+        migration.to_builtin_prelu(model)
 
 
 def test_to_builtin_keeps_positive_axes_of_an_unbuilt_layer():
     model = keras.Sequential([keras_prelu.PReLU(shared_axes=[1, 2], name="act")])
-    assert saving.to_builtin_prelu(model).get_layer("act").shared_axes == [1, 2]
+    assert migration.to_builtin_prelu(model).get_layer("act").shared_axes == [1, 2]
 
 
 # Migration from torch.nn.PReLU ---------------------------------------------------------
@@ -366,7 +383,7 @@ def test_to_builtin_keeps_positive_axes_of_an_unbuilt_layer():
     ],
 )
 def test_slopes_from_torch_shapes(slopes, rank, data_format, expected_shape):
-    alpha = saving.slopes_from_torch(slopes, rank=rank, data_format=data_format)
+    alpha = migration.slopes_from_torch(slopes, rank=rank, data_format=data_format)
     assert alpha.shape == expected_shape
     np.testing.assert_array_equal(alpha.reshape(-1), np.asarray(slopes).reshape(-1))
 
@@ -384,9 +401,9 @@ def test_torch_slopes_from_numpy_give_identical_outputs(channels, rank):
     slopes = rng.uniform(-0.5, 0.5, channels).astype("float32")
     x = rng.standard_normal((2, 3) + (5,) * (rank - 2)).astype("float32")
     expected = _torch_prelu_numpy(x, slopes)
-    first = saving.from_torch_prelu(slopes, rank=rank, data_format="channels_first")
+    first = migration.from_torch_prelu(slopes, rank=rank, data_format="channels_first")
     np.testing.assert_array_equal(_numpy(first(x)), expected)
-    last = saving.from_torch_prelu(slopes, rank=rank, data_format="channels_last")
+    last = migration.from_torch_prelu(slopes, rank=rank, data_format="channels_last")
     moved = np.moveaxis(x, 1, -1)
     np.testing.assert_array_equal(_numpy(last(moved)), np.moveaxis(expected, 1, -1))
 
@@ -398,17 +415,17 @@ def test_torch_module_and_tensor_give_identical_outputs():
         module.weight.copy_(torch.tensor([-0.2, 0.1, 0.7]))
     x = np.random.default_rng(4).standard_normal((2, 3, 5, 5)).astype("float32")
     expected = module(torch.from_numpy(x)).detach().numpy()
-    layer = saving.from_torch_prelu(module, data_format="channels_last", name="act")
+    layer = migration.from_torch_prelu(module, data_format="channels_last", name="act")
     assert layer.name == "act" and layer.layout == "channelwise"
     np.testing.assert_array_equal(
         _numpy(layer(np.moveaxis(x, 1, -1))), np.moveaxis(expected, 1, -1)
     )
-    first = saving.from_torch_prelu(module.weight, data_format="channels_first")
+    first = migration.from_torch_prelu(module.weight, data_format="channels_first")
     np.testing.assert_array_equal(_numpy(first(x)), expected)
     single = torch.nn.PReLU()  # num_parameters=1, init 0.25
-    assert saving.from_torch_prelu(single).layout == "scalar"
+    assert migration.from_torch_prelu(single).layout == "scalar"
     np.testing.assert_array_equal(
-        _numpy(saving.from_torch_prelu(single)(x)), single(torch.from_numpy(x)).detach().numpy()
+        _numpy(migration.from_torch_prelu(single)(x)), single(torch.from_numpy(x)).detach().numpy()
     )
 
 
@@ -423,4 +440,4 @@ def test_torch_module_and_tensor_give_identical_outputs():
 )
 def test_slopes_from_torch_bad_input(slopes, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        saving.slopes_from_torch(slopes, **kwargs)
+        migration.slopes_from_torch(slopes, **kwargs)

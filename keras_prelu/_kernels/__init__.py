@@ -14,12 +14,12 @@ import importlib
 
 import keras
 
-from keras_prelu.kernels import reference
+from keras_prelu._kernels import reference
 
 _FAST_PATHS = {
-    "tensorflow": "keras_prelu.kernels.tensorflow",
-    "jax": "keras_prelu.kernels.jax",
-    "torch": "keras_prelu.kernels.torch",
+    "tensorflow": "keras_prelu._kernels.tensorflow",
+    "jax": "keras_prelu._kernels.jax",
+    "torch": "keras_prelu._kernels.torch",
 }
 
 

@@ -21,12 +21,10 @@ same results.
 
 import torch
 
-from keras_prelu.kernels._reduce import broadcast_reduction_axes
+from keras_prelu._kernels._reduce import broadcast_reduction_axes
 
 _ATEN = torch.ops.aten
-HAS_FUSED_KERNELS = hasattr(_ATEN, "_prelu_kernel") and hasattr(
-    _ATEN, "_prelu_kernel_backward"
-)
+HAS_FUSED_KERNELS = hasattr(_ATEN, "_prelu_kernel") and hasattr(_ATEN, "_prelu_kernel_backward")
 HAS_THRESHOLD_BACKWARD = hasattr(_ATEN, "threshold_backward")
 # Elements of x per slice in the CPU backward: 1 MiB of float32, so that the
 # slice's temporaries stay in cache.
@@ -113,9 +111,7 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
             negative = torch.neg(x_part)
         elif axes:
             scratch = torch.clamp_max(x_part, 0).mul_(upstream_part)
-            partial = torch.sum(
-                scratch, dim=axes, keepdim=True, dtype=_accumulation_dtype(x.dtype)
-            )
+            partial = torch.sum(scratch, dim=axes, keepdim=True, dtype=_accumulation_dtype(x.dtype))
             total = partial if total is None else total.add_(partial)
             negative = torch.neg(x_part, out=scratch)
         else:  # a slope per element (one slice): the products are its gradient

@@ -4,9 +4,11 @@ import numbers
 from typing import Any
 
 import keras
-from keras import constraints, initializers, regularizers
+from keras import constraints
+from keras import initializers
+from keras import regularizers
 
-from keras_prelu.ops import prelu
+from keras_prelu._ops import prelu
 
 LAYOUTS = ("full", "channelwise", "scalar")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -50,8 +52,7 @@ def check_data_format(data_format) -> str:
         data_format = keras.config.image_data_format()
     if data_format not in DATA_FORMATS:
         raise ValueError(
-            f"`data_format` must be one of {DATA_FORMATS}. "
-            f"Received: data_format={data_format!r}"
+            f"`data_format` must be one of {DATA_FORMATS}. Received: data_format={data_format!r}"
         )
     return data_format
 
@@ -62,9 +63,7 @@ def channel_axis(data_format: str, rank: int) -> int:
 
 
 def _resolve_initializer(alpha_initializer):
-    if isinstance(alpha_initializer, numbers.Real) and not isinstance(
-        alpha_initializer, bool
-    ):
+    if isinstance(alpha_initializer, numbers.Real) and not isinstance(alpha_initializer, bool):
         return initializers.Constant(float(alpha_initializer))
     return initializers.get(alpha_initializer)
 
@@ -153,9 +152,7 @@ class PReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
         if layout not in LAYOUTS:
-            raise ValueError(
-                f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}"
-            )
+            raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
         self.shared_axes = _validate_shared_axes(shared_axes)
         if self.shared_axes is not None and layout != "full":
             raise ValueError(
@@ -237,8 +234,7 @@ class PReLU(keras.layers.Layer):
             param_shape = ()
         else:
             param_shape = tuple(
-                input_shape[axis] if axis in slope_axes else 1
-                for axis in range(1, rank)
+                input_shape[axis] if axis in slope_axes else 1 for axis in range(1, rank)
             )
         self.alpha = self.add_weight(
             shape=param_shape,

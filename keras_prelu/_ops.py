@@ -1,11 +1,12 @@
 """The functional PReLU op: `keras_prelu.prelu(x, alpha)`."""
 
-from typing import Any, TypeAlias
+from typing import Any
+from typing import TypeAlias
 
 import keras
 from keras import ops
 
-from keras_prelu import kernels
+from keras_prelu import _kernels
 
 Tensor: TypeAlias = Any
 
@@ -35,7 +36,7 @@ def _check_broadcastable(x_shape, alpha_shape) -> None:
             f"Received: x.shape={tuple(x_shape)}, alpha.shape={tuple(alpha_shape)}"
         )
     trailing = x_shape[len(x_shape) - len(alpha_shape) :]
-    for x_dim, alpha_dim in zip(trailing, alpha_shape):
+    for x_dim, alpha_dim in zip(trailing, alpha_shape, strict=True):
         if alpha_dim not in (1, None) and x_dim not in (alpha_dim, None):
             raise ValueError(
                 "`alpha` must broadcast to `x` (every alpha dimension 1 or "
@@ -95,4 +96,4 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
     alpha = ops.convert_to_tensor(alpha)
     _check_broadcastable(tuple(x.shape), tuple(alpha.shape))
     dtype = _output_dtype(x.dtype, alpha.dtype)
-    return kernels.prelu(ops.cast(x, dtype), ops.cast(alpha, dtype))
+    return _kernels.prelu(ops.cast(x, dtype), ops.cast(alpha, dtype))

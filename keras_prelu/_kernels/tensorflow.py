@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from keras_prelu.kernels._reduce import broadcast_reduction_axes
-from keras_prelu.kernels._reduce import use_matmul_reduction
+from keras_prelu._kernels._reduce import broadcast_reduction_axes
+from keras_prelu._kernels._reduce import use_matmul_reduction
 
 
 def _accumulation_dtype(dtype):
@@ -42,7 +42,9 @@ _fused_gradients = tf.function(_gradients, jit_compile=True, autograph=False)
 
 def _is_large(x) -> bool:
     per_sample = x.shape[1:]
-    return per_sample.is_fully_defined() and per_sample.num_elements() >= XLA_MIN_ELEMENTS_PER_SAMPLE
+    return (
+        per_sample.is_fully_defined() and per_sample.num_elements() >= XLA_MIN_ELEMENTS_PER_SAMPLE
+    )
 
 
 @tf.custom_gradient

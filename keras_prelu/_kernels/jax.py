@@ -3,8 +3,8 @@
 import jax
 import jax.numpy as jnp
 
-from keras_prelu.kernels._reduce import broadcast_reduction_axes
-from keras_prelu.kernels._reduce import use_matmul_reduction
+from keras_prelu._kernels._reduce import broadcast_reduction_axes
+from keras_prelu._kernels._reduce import use_matmul_reduction
 
 
 @jax.custom_vjp
