@@ -1,46 +1,98 @@
 """Deploying models that use `keras_prelu.PReLU`: ONNX with native `PRelu`.
 
 - `export_onnx`: `model.export(format="onnx")`, then one native `PRelu`
-  node per layer, whichever backend wrote the graph.
+  node per PReLU layer, whichever backend wrote the graph.
 - `fuse_onnx_prelu`: the rewrite on its own, for an `onnx.ModelProto`.
 
-SavedModel and TFLite need nothing extra: `model.export(path)` and the TFLite
-converter already give TFLite's native `PRELU` op (see the TF kernel).
+SavedModel and TFLite on the TensorFlow backend need nothing extra:
+`model.export(path)` and the TFLite converter already give TFLite's native
+`PRELU` op.
 """
 
 import os
+import tempfile
+import warnings
 
+import keras
 import numpy as np
 
+from keras_prelu._layer import PReLU
 
-def export_onnx(model, filepath, fuse_prelu=True, **kwargs) -> None:
-    """Exports `model` to ONNX with one native `PRelu` node per PReLU.
+
+def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int:
+    """Exports `model` to ONNX with one native `PRelu` node per PReLU layer.
 
     Runs `model.export(filepath, format="onnx", **kwargs)` (tf2onnx on
     TensorFlow, jax2onnx on JAX, torch.onnx on PyTorch), then
-    `fuse_onnx_prelu` on the file: each backend writes a PReLU as several
-    elementwise ops, which runtimes do not fuse back. Needs the `onnx`
+    `fuse_onnx_prelu` on the graph: TensorFlow and JAX write a PReLU as
+    several elementwise ops, which runtimes do not fuse back. The file is
+    written once everything succeeded, never half-way. Needs the `onnx`
     package.
+
+    If the graph ends up with fewer `PRelu` nodes than the model has
+    `keras_prelu.PReLU` layers (nested models included), for instance
+    because a new exporter version writes a pattern the rewrite does not
+    know, the file is still correct but slower: this warns, or raises with
+    `strict=True`. A `keras.layers.PReLU` is fused only where its exporter
+    writes one of the patterns of `fuse_onnx_prelu` (TensorFlow).
 
     Args:
         model: A Keras model that has been called or built with an Input.
         filepath: str or `pathlib.Path`. Where to write the `.onnx` file.
         fuse_prelu: bool. Whether to fuse. Defaults to `True`.
+        strict: bool. Raise a `ValueError` instead of warning when a PReLU
+            layer did not become a `PRelu` node; nothing is written then.
+            Defaults to `False`.
         **kwargs: Passed to `model.export`, such as `input_signature` and
             `opset_version`. `verbose` defaults to `False`.
+
+    Returns:
+        The number of `PRelu` nodes in the written graph.
 
     Example:
 
     >>> keras_prelu.export.export_onnx(model, "model.onnx")
+    2
     """
-    kwargs.setdefault("verbose", False)
-    model.export(filepath, format="onnx", **kwargs)
-    if fuse_prelu:
-        import onnx
+    import onnx
 
-        onnx_model = onnx.load(os.fspath(filepath))
-        if fuse_onnx_prelu(onnx_model):
-            onnx.save(onnx_model, os.fspath(filepath))
+    path = os.fspath(filepath)
+    kwargs.setdefault("verbose", False)
+    handle, temporary = tempfile.mkstemp(suffix=".onnx", dir=os.path.dirname(path) or ".")
+    os.close(handle)
+    try:
+        model.export(temporary, format="onnx", **kwargs)
+        onnx_model = onnx.load(temporary)
+        if fuse_prelu and fuse_onnx_prelu(onnx_model):
+            onnx.save(onnx_model, temporary)
+        native = sum(node.op_type == "PRelu" for node in onnx_model.graph.node)
+        layers = _count_prelu_layers(model)
+        if fuse_prelu and native < layers:
+            message = (
+                f"The ONNX graph has {native} native PRelu node(s) for the model's {layers} "
+                "keras_prelu.PReLU layers: the others stay elementwise ops, which compute the "
+                "same values more slowly. The exporter may write a pattern fuse_onnx_prelu "
+                "does not know. "
+                f"Received: filepath={path}"
+            )
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=2)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return native
+
+
+def _count_prelu_layers(model) -> int:
+    count = 0
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, PReLU):
+            count += 1
+        elif isinstance(layer, keras.Model):
+            count += _count_prelu_layers(layer)
+    return count
 
 
 def fuse_onnx_prelu(onnx_model) -> int:
@@ -53,7 +105,9 @@ def fuse_onnx_prelu(onnx_model) -> int:
       from TensorFlow, also with tf2onnx's transposes around the `Mul`.
 
     Both equal `PRelu(x, s)` for every input, NaN and infinities included.
-    The model is changed in place and checked with `onnx.checker`.
+    The model is changed in place (nodes replaced, unused nodes and
+    initializers removed) and checked with `onnx.checker`; save it yourself
+    with `onnx.save`.
 
     Args:
         onnx_model: An `onnx.ModelProto`.

@@ -266,3 +266,36 @@ def test_tflite_conversion_makes_a_native_prelu_op(tmp_path, shape, kwargs):
     ops, output = _tflite_ops_and_output(model, tmp_path / "saved_model", x)
     np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-6)
     assert ops == {"PRELU"}, ops
+
+
+def test_export_onnx_warns_or_raises_when_a_layer_stays_unfused(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
+    model = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras_prelu.PReLU(layout="channelwise", alpha_initializer=-0.5)]
+    )
+    model(_input())
+    # Simulates an exporter whose PReLU pattern the rewrite does not know.
+    monkeypatch.setattr(export, "fuse_onnx_prelu", lambda onnx_model: 0)
+    if keras.backend.backend() == "torch":  # torch.onnx writes PRelu itself
+        assert export.export_onnx(model, tmp_path / "model.onnx", strict=True) == 1
+        return
+    with pytest.raises(ValueError, match="0 native PRelu node.*1 keras_prelu.PReLU layers"):
+        export.export_onnx(model, tmp_path / "strict.onnx", strict=True)
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary left
+    with pytest.warns(UserWarning, match="0 native PRelu node"):
+        assert export.export_onnx(model, tmp_path / "model.onnx") == 0
+    np.testing.assert_allclose(
+        _run_onnx(tmp_path / "model.onnx", _input()),
+        keras.ops.convert_to_numpy(model(_input())),
+        rtol=1e-6,
+    )
+
+
+def test_export_onnx_counts_the_layers_of_nested_models(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
+    inner = keras.Sequential([keras.Input((4, 4, 3)), keras_prelu.PReLU(layout="scalar")])
+    model = keras.Sequential([keras.Input((4, 4, 3)), inner, keras_prelu.PReLU()])
+    model(_input())
+    assert export.export_onnx(model, tmp_path / "model.onnx", strict=True) == 2
