@@ -1,13 +1,19 @@
 """The `keras_prelu.PReLU` layer."""
 
+import contextlib
+import contextvars
+import math
 import numbers
 from typing import Any
 
 import keras
+import numpy as np
 from keras import constraints
 from keras import initializers
 from keras import regularizers
 
+from keras_prelu._ops import check_real_dtype
+from keras_prelu._ops import is_float_dtype
 from keras_prelu._ops import prelu
 
 LAYOUTS = ("full", "channelwise", "scalar")
@@ -62,10 +68,137 @@ def channel_axis(data_format: str, rank: int) -> int:
     return 1 if data_format == "channels_first" else rank - 1
 
 
-def _resolve_initializer(alpha_initializer):
-    if isinstance(alpha_initializer, numbers.Real) and not isinstance(alpha_initializer, bool):
+def _check_float_policy(policy) -> None:
+    """Refuses a dtype policy whose slopes or computation would not be floats.
+
+    An integer slope variable truncates the slopes (0.25 becomes 0: silently
+    a ReLU), and a bool or integer computation gives no meaningful output.
+    """
+    for dtype in (policy.variable_dtype, policy.compute_dtype):
+        if dtype is None or not is_float_dtype(dtype):
+            raise ValueError(
+                "PReLU needs a floating-point dtype: its slopes are fractions "
+                "that an integer or bool variable would truncate. Use float16, "
+                "bfloat16, float32, float64 or a mixed policy such as "
+                f"'mixed_float16'. Received: dtype={policy.name!r} "
+                f"(variable dtype {policy.variable_dtype}, compute dtype "
+                f"{policy.compute_dtype})"
+            )
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    try:
+        return np.dtype(name)
+    except TypeError:  # bfloat16 and float8 types, which Keras takes from ml_dtypes
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, name))
+
+
+def _check_constant_slope(value, variable_dtype: str, received: str) -> None:
+    """Refuses a constant slope that is not a real number finite in `variable_dtype`.
+
+    `received` is how the argument is shown in the error.
+    """
+    problem = None
+    try:
+        if isinstance(value, numbers.Real):
+            float(value)  # a Python int beyond float64 raises OverflowError
+        array = np.asarray(value)
+    except OverflowError:
+        array, problem = None, "must be finite; it overflows even float64"
+    except (TypeError, ValueError):
+        array = None
+    if problem is None and (array is None or array.dtype.kind not in "iuf" or array.size == 0):
+        problem = "must be a finite real number (or array of them)"
+    elif problem is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            wide = array.astype(np.float64)
+            # Keras's Constant initializer goes through float32 on TensorFlow
+            # (which refuses larger values), so float32's range applies too.
+            narrow = [
+                dtype
+                for dtype in dict.fromkeys((variable_dtype, "float32"))
+                if not np.all(np.isfinite(wide.astype(_numpy_dtype(dtype))))
+            ]
+        if not np.all(np.isfinite(wide)):
+            problem = "must be finite (not NaN or infinite)"
+        elif narrow:
+            problem = (
+                f"overflows {narrow[0]}, the slopes' dtype"
+                if narrow[0] == variable_dtype
+                else "overflows float32, which a Keras Constant goes through on TensorFlow"
+            ) + ": it would be stored as infinity"
+    if problem is not None:
+        raise ValueError(
+            f"The slope `alpha_initializer` {problem}. Received: alpha_initializer={received}"
+        )
+
+
+def _resolve_initializer(alpha_initializer, variable_dtype: str):
+    """The initializer for `alpha_initializer`, with constant slopes checked."""
+    if alpha_initializer is None:
+        raise ValueError(
+            "`alpha_initializer` cannot be None: the slopes need a starting "
+            "value. Pass a number (the default is keras_prelu.DEFAULT_SLOPE = "
+            f"{DEFAULT_SLOPE}), 'zeros' for keras.layers.PReLU's default, or an "
+            "initializer. Received: alpha_initializer=None"
+        )
+    if isinstance(alpha_initializer, numbers.Number) or isinstance(alpha_initializer, np.generic):
+        if isinstance(alpha_initializer, (bool, np.bool_)):
+            raise ValueError(
+                "`alpha_initializer` must be a number, an initializer name or an "
+                f"initializer, not a bool. Received: alpha_initializer={alpha_initializer!r}"
+            )
+        _check_constant_slope(alpha_initializer, variable_dtype, repr(alpha_initializer))
         return initializers.Constant(float(alpha_initializer))
-    return initializers.get(alpha_initializer)
+    try:
+        initializer = initializers.get(alpha_initializer)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Invalid `alpha_initializer`: {error} Received: "
+            f"alpha_initializer={alpha_initializer!r}"
+        ) from error
+    _check_initializer(initializer, variable_dtype)
+    return initializer
+
+
+def _check_initializer(initializer, variable_dtype: str) -> None:
+    if isinstance(initializer, initializers.Constant):
+        _check_constant_slope(
+            initializer.value, variable_dtype, f"Constant(value={initializer.value!r})"
+        )
+
+
+def _check_input_shape(input_shape) -> tuple:
+    """`input_shape` as a tuple of None or non-negative ints, else a ValueError."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if shape is None or not all(dim is None or (_is_axis_int(dim) and dim >= 0) for dim in shape):
+        raise ValueError(
+            "PReLU input shapes are tuples of non-negative ints or None. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    return tuple(None if dim is None else int(dim) for dim in shape)
+
+
+# The number of slope bytes PReLU layers may still allocate while
+# `keras_prelu.saving` loads a file: a file's stored weights bound the slopes
+# it can legitimately declare, so a layer asking for more is refused before
+# the allocation. None (the default) means no limit.
+_SLOPE_BYTES_BUDGET = contextvars.ContextVar("keras_prelu_slope_bytes_budget", default=None)
+
+
+@contextlib.contextmanager
+def slope_bytes_budget(limit: int):
+    """Within the block, PReLU layers together build at most `limit` slope bytes."""
+    token = _SLOPE_BYTES_BUDGET.set([int(limit)])
+    try:
+        yield
+    finally:
+        _SLOPE_BYTES_BUDGET.reset(token)
 
 
 @keras.saving.register_keras_serializable(package="keras_prelu")
@@ -97,9 +230,16 @@ class PReLU(keras.layers.Layer):
 
     Args:
         alpha_initializer: Initializer for the slopes, or a number for a
-            constant slope. Defaults to `0.25` (He et al. 2015 and
-            `torch.nn.PReLU`); pass `"zeros"` to reproduce
-            `keras.layers.PReLU`'s default.
+            constant slope. Defaults to `keras_prelu.DEFAULT_SLOPE` (`0.25`,
+            He et al. 2015 and `torch.nn.PReLU`); pass `"zeros"` to
+            reproduce `keras.layers.PReLU`'s default. A number or a
+            `Constant` initializer must be a real number that is finite in
+            the slopes' dtype (the layer's variable dtype) and in float32,
+            the dtype of a Keras `Constant` on TensorFlow: NaN, infinity,
+            `1e308` (infinity in float32, also for a float64 layer) or `1e5`
+            with `dtype="float16"` raise a `ValueError`. `None`
+            raises a `ValueError` too, rather than falling back to Keras's
+            random default initializer.
         alpha_regularizer: Regularizer for the slopes. Defaults to `None`.
             He et al. 2015 advise against weight decay on the slopes.
         alpha_constraint: Constraint for the slopes. Defaults to `None`.
@@ -118,11 +258,16 @@ class PReLU(keras.layers.Layer):
             is stored in the config, so a saved model keeps its meaning.
             Only valid with `layout="channelwise"`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+            The dtype (or dtype policy) must be floating point for both the
+            slopes and the computation: float16, bfloat16, float32, float64
+            or a mixed policy such as `"mixed_float16"`; an integer or bool
+            dtype raises a `ValueError`.
 
     Input shape:
         Any rank of at least 2 (`(batch, ...)`); `layout="scalar"` and
         `layout="full"` also accept rank 1. Integer and bool inputs are cast
-        to the layer's compute dtype on every backend.
+        to the layer's compute dtype on every backend; complex inputs raise
+        a `TypeError` (their imaginary part would be dropped).
 
     Output shape:
         Same as the input. Masks pass through unchanged.
@@ -150,6 +295,7 @@ class PReLU(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        _check_float_policy(self.dtype_policy)
         self.supports_masking = True
         if layout not in LAYOUTS:
             raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
@@ -169,7 +315,9 @@ class PReLU(keras.layers.Layer):
             )
         self.layout = layout
         self.data_format = data_format
-        self.alpha_initializer = _resolve_initializer(alpha_initializer)
+        self.alpha_initializer = _resolve_initializer(
+            alpha_initializer, self.dtype_policy.variable_dtype
+        )
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
 
@@ -206,8 +354,12 @@ class PReLU(keras.layers.Layer):
             return {channel_axis(self.data_format, rank)}
         return set(range(1, rank)) - self._normalized_shared_axes(rank)
 
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
+    def _alpha_shape(self, input_shape) -> tuple[tuple, set[int]]:
+        """The slope shape for `input_shape`, and the axes with their own slopes.
+
+        Validates everything `build` needs without allocating anything.
+        """
+        input_shape = _check_input_shape(input_shape)
         rank = len(input_shape)
         if rank < 1:
             raise ValueError(
@@ -231,11 +383,30 @@ class PReLU(keras.layers.Layer):
                 f"shared_axes={self.shared_axes}"
             )
         if self.layout == "scalar":
-            param_shape = ()
-        else:
-            param_shape = tuple(
-                input_shape[axis] if axis in slope_axes else 1 for axis in range(1, rank)
-            )
+            return (), slope_axes
+        shape = tuple(input_shape[axis] if axis in slope_axes else 1 for axis in range(1, rank))
+        return shape, slope_axes
+
+    def _slope_bytes(self, alpha_shape) -> int:
+        itemsize = _numpy_dtype(self.dtype_policy.variable_dtype).itemsize
+        return math.prod(alpha_shape) * itemsize
+
+    def build(self, input_shape):
+        _check_float_policy(self.dtype_policy)
+        _check_initializer(self.alpha_initializer, self.dtype_policy.variable_dtype)
+        input_shape = _check_input_shape(input_shape)
+        param_shape, slope_axes = self._alpha_shape(input_shape)
+        budget = _SLOPE_BYTES_BUDGET.get()
+        if budget is not None:
+            needed = self._slope_bytes(param_shape)
+            if needed > budget[0]:
+                raise ValueError(
+                    f"PReLU layer '{self.name}' asks for slopes of shape "
+                    f"{param_shape} ({needed} bytes), more than the file being "
+                    f"loaded stores ({budget[0]} bytes of weights left); refusing "
+                    f"to allocate them. Received: input_shape={input_shape}"
+                )
+            budget[0] -= needed
         self.alpha = self.add_weight(
             shape=param_shape,
             name="alpha",
@@ -244,7 +415,7 @@ class PReLU(keras.layers.Layer):
             constraint=self.alpha_constraint,
         )
         self.input_spec = keras.InputSpec(
-            ndim=rank, axes={axis: input_shape[axis] for axis in slope_axes}
+            ndim=len(input_shape), axes={axis: input_shape[axis] for axis in slope_axes}
         )
 
     def call(self, inputs):
@@ -252,6 +423,13 @@ class PReLU(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        # Symbolic calls never reach the op, so complex inputs are refused here.
+        dtype = getattr(inputs, "dtype", None)
+        if dtype is not None:
+            check_real_dtype(dtype, "inputs")
+        return super().compute_output_spec(inputs, *args, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -4,6 +4,7 @@ from typing import Any
 from typing import TypeAlias
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_prelu import _kernels
@@ -11,8 +12,29 @@ from keras_prelu import _kernels
 Tensor: TypeAlias = Any
 
 
-def _is_float(dtype) -> bool:
+def is_float_dtype(dtype) -> bool:
+    """Whether `dtype` is a floating-point dtype (bfloat16 and float8 included)."""
     return "float" in keras.backend.standardize_dtype(dtype)
+
+
+def check_real_dtype(dtype, name: str) -> None:
+    """Raises a `TypeError` unless `dtype` is a float, integer or bool dtype.
+
+    A cast to a float dtype would silently drop the imaginary part of a
+    complex tensor, and strings have no numeric value.
+    """
+    try:
+        standard = keras.backend.standardize_dtype(dtype)
+    except (TypeError, ValueError):
+        standard = str(dtype)
+    if "float" in standard or "int" in standard or standard == "bool":
+        return
+    raise TypeError(
+        f"PReLU needs real numbers (float, integer or bool); `{name}` has dtype "
+        f"{standard}"
+        + (", whose imaginary part would be dropped" if "complex" in standard else "")
+        + f". Received: {name}.dtype={standard}"
+    )
 
 
 def _output_dtype(x_dtype, alpha_dtype) -> str:
@@ -21,10 +43,13 @@ def _output_dtype(x_dtype, alpha_dtype) -> str:
     Integer and bool `x` are computed in `alpha`'s dtype when that is a
     float, else in `keras.config.floatx()`: the same on every backend (the
     built-in layer raises on TensorFlow and casts on JAX and PyTorch).
+    Complex (or other non-real) `x` or `alpha` raise a `TypeError`.
     """
-    if _is_float(x_dtype):
+    check_real_dtype(x_dtype, "x")
+    check_real_dtype(alpha_dtype, "alpha")
+    if is_float_dtype(x_dtype):
         return keras.backend.standardize_dtype(x_dtype)
-    if _is_float(alpha_dtype):
+    if is_float_dtype(alpha_dtype):
         return keras.backend.standardize_dtype(alpha_dtype)
     return keras.config.floatx()
 
@@ -45,16 +70,36 @@ def _check_broadcastable(x_shape, alpha_shape) -> None:
             )
 
 
-class PReLU(keras.Operation):
-    """The symbolic form of `prelu`, used when either input is a KerasTensor."""
+# The registered name "keras_prelu>PReLUOp" is part of the saved format: a
+# functional model that calls `prelu` on symbolic tensors stores it for the op.
+@keras.saving.register_keras_serializable(package="keras_prelu", name="PReLUOp")
+class PReLUOp(keras.Operation):
+    """The symbolic form of `prelu`, used when either input is a KerasTensor.
+
+    Named `prelu`, `prelu_1`, ... by default, apart from the layers, which
+    are named `p_re_lu`, `p_re_lu_1`, ...
+    """
+
+    def __init__(self, name=None):
+        if name is None:
+            # keras.Operation's own default name, from the public uid counter.
+            uid = keras.backend.get_uid("prelu")
+            name = "prelu" if uid == 1 else f"prelu_{uid - 1}"
+        super().__init__(name=name)
 
     def call(self, x, alpha):
         return prelu(x, alpha)
 
     def compute_output_spec(self, x, alpha):
-        # `alpha` may be a Python number next to a symbolic `x`.
-        alpha_shape = getattr(alpha, "shape", ())
-        alpha_dtype = getattr(alpha, "dtype", keras.config.floatx())
+        if hasattr(alpha, "shape") and hasattr(alpha, "dtype"):
+            alpha_shape, alpha_dtype = tuple(alpha.shape), alpha.dtype
+        else:
+            # A Python number or list next to a symbolic `x`: its shape, and
+            # floatx() as its dtype (as the eager path converts it), unless it
+            # is not real.
+            array = np.asarray(alpha)
+            check_real_dtype(array.dtype, "alpha")
+            alpha_shape, alpha_dtype = array.shape, keras.config.floatx()
         _check_broadcastable(x.shape, alpha_shape)
         return keras.KerasTensor(x.shape, dtype=_output_dtype(x.dtype, alpha_dtype))
 
@@ -76,10 +121,11 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
 
     Args:
         x: Input tensor, symbolic or eager. Integer and bool inputs are cast
-            to `alpha`'s float dtype (or `keras.config.floatx()`).
+            to `alpha`'s float dtype (or `keras.config.floatx()`); complex
+            inputs raise a `TypeError`.
         alpha: Slope tensor or scalar, broadcastable to `x`. It is cast to the
             dtype of the computation, so a float32 slope works with a
-            float16 or bfloat16 input.
+            float16 or bfloat16 input. Complex slopes raise a `TypeError`.
 
     Returns:
         A tensor with the shape of `x`.
@@ -91,7 +137,7 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
     [-0.5, 0.0, 3.0]
     """
     if isinstance(x, keras.KerasTensor) or isinstance(alpha, keras.KerasTensor):
-        return PReLU().symbolic_call(x, alpha)
+        return PReLUOp().symbolic_call(x, alpha)
     x = ops.convert_to_tensor(x)
     alpha = ops.convert_to_tensor(alpha)
     _check_broadcastable(tuple(x.shape), tuple(alpha.shape))

@@ -7,6 +7,9 @@
   never imported here.
 """
 
+import functools
+import numbers
+
 import keras
 import numpy as np
 
@@ -27,10 +30,13 @@ def from_builtin_prelu(model):
     Sequential and Functional models) becomes a `keras_prelu.PReLU` with
     `layout="full"`, the same initializer, regularizer, constraint, name,
     dtype and slope values, so outputs are identical. `shared_axes` are
-    translated: the built-in reads a non-positive axis `a` as input axis
-    `rank + a - 1` (so `-1` shares the axis before the last), and the copy
-    names that same axis. All other layers are cloned with their weights.
-    The copy is not compiled.
+    translated into the input axes the installed `keras.layers.PReLU`
+    actually shares, found by building a tiny built-in layer with the same
+    `shared_axes` on an input of the same rank (Keras 3.15 reads a
+    non-positive axis `a` as input axis `rank + a - 1`, so `-1` shares the
+    axis before the last; a later Keras may read it as Python does): the
+    copy always shares the same axes as the original. All other layers are
+    cloned with their weights. The copy is not compiled.
 
     Args:
         model: A Sequential or Functional model, e.g. from
@@ -38,6 +44,10 @@ def from_builtin_prelu(model):
 
     Returns:
         A new model of the same structure.
+
+    Raises:
+        ValueError: if a layer was never built and has non-positive
+            `shared_axes`, whose meaning depends on the input rank.
 
     Example:
 
@@ -67,7 +77,9 @@ def to_builtin_prelu(model):
     Raises:
         ValueError: if a layer's slopes cannot be expressed without knowing
             its input rank (`layout="channelwise"` or `"scalar"`, or negative
-            `shared_axes`) and the layer was never built.
+            `shared_axes`) and the layer was never built, or if the installed
+            `keras.layers.PReLU` does not share the axes it is given (checked
+            by building a tiny one).
     """
     return _replace_layers(model, PReLU, _ours_to_builtin)
 
@@ -89,6 +101,14 @@ def _replace_layers(model, source_class, convert):
     return converted
 
 
+def _broadcast_shape(shape) -> tuple:
+    """`shape` without leading size-1 axes: what it means when broadcast."""
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
 def _copy_weights(old_layer, new_layer) -> None:
     values = old_layer.get_weights()
     if not values:
@@ -96,18 +116,44 @@ def _copy_weights(old_layer, new_layer) -> None:
     if not new_layer.built:
         new_layer.build_from_config(old_layer.get_build_config())
     targets = new_layer.weights
+    # Slopes broadcast against the input from the right, so shapes may differ
+    # only in leading size-1 axes (a scalar slope and (1, 1, 1)); anything
+    # else, even with the same size, would put slopes on other elements.
     if len(targets) != len(values) or any(
-        np.size(value) != np.prod(target.shape, dtype=int)
+        _broadcast_shape(np.shape(value)) != _broadcast_shape(target.shape)
         for value, target in zip(values, targets, strict=True)
     ):
         raise ValueError(
             f"Layer '{old_layer.name}' could not be copied: its weights have "
             f"shapes {[np.shape(v) for v in values]}, the copy's "
-            f"{[tuple(t.shape) for t in targets]}."
+            f"{[tuple(t.shape) for t in targets]}; copying them would put "
+            "values on the wrong elements."
         )
     new_layer.set_weights(
         [np.reshape(value, target.shape) for value, target in zip(values, targets, strict=True)]
     )
+
+
+@functools.cache
+def _builtin_shared_axes(builtin_class, shared_axes: tuple, rank: int) -> frozenset | None:
+    """The input axes `builtin_class(shared_axes=...)` shares on rank-`rank` inputs.
+
+    Found by building one on a tiny input with every axis of size 2 (so a
+    shared axis shows as size 1 in the slopes), rather than assumed: Keras
+    3.15's `keras.layers.PReLU` reads non-positive axes off by one, and a
+    later version may not. None if the built-in refuses those axes.
+    """
+    probe = builtin_class(
+        shared_axes=list(shared_axes), alpha_initializer="zeros", name="keras_prelu_probe"
+    )
+    try:
+        probe.build((None,) + (2,) * (rank - 1))
+        alpha_shape = tuple(probe.alpha.shape)
+    except Exception:
+        return None
+    if len(alpha_shape) != rank - 1 or any(dim not in (1, 2) for dim in alpha_shape):
+        return None
+    return frozenset(axis for axis in range(1, rank) if alpha_shape[axis - 1] == 1)
 
 
 def _input_rank(layer) -> int | None:
@@ -128,15 +174,34 @@ def _raise_unknown_rank(layer, why):
 def _builtin_to_ours(layer) -> PReLU:
     config = layer.get_config()
     shared_axes = config["shared_axes"]
-    if shared_axes is not None and any(axis <= 0 for axis in shared_axes):
+    if shared_axes is not None:
+        axes = tuple(shared_axes) if isinstance(shared_axes, (list, tuple)) else (shared_axes,)
         rank = _input_rank(layer)
-        if rank is None:
+        positive = all(isinstance(axis, int) and axis > 0 for axis in axes)
+        if rank is None and positive:
+            # Positive axes mean themselves at any rank if the built-in reads
+            # them so at the smallest rank that has them.
+            if _builtin_shared_axes(type(layer), axes, max(axes) + 1) != set(axes):
+                _raise_unknown_rank(
+                    layer,
+                    f"the installed keras.layers.PReLU does not share shared_axes={shared_axes} "
+                    "as named, so they cannot be translated",
+                )
+            shared = set(axes)
+        elif rank is None:
             _raise_unknown_rank(
                 layer,
-                f"shared_axes={shared_axes} (read by keras.layers.PReLU as "
-                "counted from the axis before the last) cannot be translated",
+                f"shared_axes={shared_axes} (which keras.layers.PReLU may read "
+                "relative to the input rank) cannot be translated",
             )
-        shared_axes = [axis if axis > 0 else rank + axis - 1 for axis in shared_axes]
+        else:
+            shared = _builtin_shared_axes(type(layer), axes, rank)
+            if shared is None:
+                raise ValueError(
+                    f"Layer '{layer.name}' could not be translated: keras.layers.PReLU "
+                    f"refuses shared_axes={shared_axes} on rank-{rank} inputs."
+                )
+        shared_axes = sorted(shared) or None
     base = {key: value for key, value in config.items() if key not in _PRELU_ARGS}
     return PReLU(
         alpha_initializer=config["alpha_initializer"],
@@ -164,6 +229,18 @@ def _ours_to_builtin(layer) -> keras.layers.PReLU:
         if layer.layout == "channelwise":
             keep = {channel_axis(layer.data_format, rank)}
         shared_axes = [axis for axis in range(1, rank) if axis not in keep] or None
+    if shared_axes is not None:
+        # Only positive axes are passed on; check that the installed built-in
+        # reads them as they are meant rather than assume it.
+        shared_axes = sorted(set(shared_axes))
+        probe_rank = rank if rank is not None else max(shared_axes) + 1
+        shared = _builtin_shared_axes(keras.layers.PReLU, tuple(shared_axes), probe_rank)
+        if shared != set(shared_axes):
+            raise ValueError(
+                f"Layer '{layer.name}' could not be converted: the installed "
+                f"keras.layers.PReLU shares axes {sorted(shared or ())} when given "
+                f"shared_axes={shared_axes} on rank-{probe_rank} inputs."
+            )
     base = {key: value for key, value in config.items() if key not in _PRELU_ARGS + _LAYOUT_ARGS}
     return keras.layers.PReLU(
         alpha_initializer=config["alpha_initializer"],
@@ -193,7 +270,9 @@ def slopes_from_torch(weight, rank=4, data_format=None) -> np.ndarray:
             or a 1-D NumPy array or list of 1 or C numbers. torch is not
             imported; a module or tensor is read through its own methods.
         rank: int. The rank of the Keras layer's input, batch included
-            (4 for images). Only used for more than one slope. Defaults to 4.
+            (4 for images): at least 1, and at least 2 for more than one
+            slope (which needs a channel axis). Only shapes the result for
+            more than one slope. Defaults to 4.
         data_format: `"channels_last"` or `"channels_first"`: where the
             channels are in the Keras input (the torch input is always
             channels_first). Defaults to `keras.config.image_data_format()`.
@@ -201,18 +280,26 @@ def slopes_from_torch(weight, rank=4, data_format=None) -> np.ndarray:
     Returns:
         A NumPy array: the slopes, shaped for the Keras layer.
 
+    Raises:
+        TypeError: for complex slopes (the imaginary part would be lost).
+        ValueError: for anything else that is not 1 or C finite real
+            slopes (None, NaN or infinite slopes, a 2-D array), or a bad
+            `rank` or `data_format`.
+
     Example:
 
     >>> alpha = keras_prelu.migration.slopes_from_torch(torch_prelu.weight)
     >>> model.get_layer("act").set_weights([alpha])
     """
     slopes = _torch_slopes(weight)
+    rank = _check_rank(rank)
     if slopes.size == 1:
         return slopes.reshape(())
     data_format = check_data_format(data_format)
-    if not isinstance(rank, int) or rank < 2:
+    if rank < 2:
         raise ValueError(
-            "Per-channel slopes need inputs of rank >= 2, (batch, channels, ...). "
+            f"{slopes.size} per-channel slopes need inputs of rank >= 2, "
+            f"(batch, channels, ...): a rank-{rank} input has no channel axis. "
             f"Received: rank={rank!r}"
         )
     if data_format == "channels_first":
@@ -247,7 +334,7 @@ def from_torch_prelu(weight, rank=4, data_format=None, **kwargs) -> PReLU:
     alpha = slopes_from_torch(weight, rank=rank, data_format=data_format)
     if alpha.ndim == 0:
         layer = PReLU(layout="scalar", **kwargs)
-        layer.build((None,) * max(rank, 1))
+        layer.build((None,) * _check_rank(rank))
     else:
         layer = PReLU(layout="channelwise", data_format=data_format, **kwargs)
         channels = alpha.size
@@ -259,21 +346,63 @@ def from_torch_prelu(weight, rank=4, data_format=None, **kwargs) -> PReLU:
     return layer
 
 
+def _check_rank(rank) -> int:
+    if not isinstance(rank, numbers.Integral) or isinstance(rank, (bool, np.bool_)):
+        raise ValueError(
+            "`rank` must be an int: the rank of the Keras layer's input, batch "
+            f"included. Received: rank={rank!r}"
+        )
+    if rank < 1:
+        raise ValueError(f"`rank` must be at least 1 (the batch axis). Received: rank={rank!r}")
+    return int(rank)
+
+
 def _torch_slopes(weight) -> np.ndarray:
+    if weight is None:
+        raise ValueError(
+            "Expected a torch.nn.PReLU, its weight, or a 1-D array of slopes. Received: weight=None"
+        )
     if hasattr(weight, "num_parameters") and hasattr(weight, "weight"):
         weight = weight.weight  # a torch.nn.PReLU module
     if hasattr(weight, "detach"):  # a torch tensor or parameter
+        is_complex = getattr(weight, "is_complex", None)
+        if callable(is_complex) and is_complex():
+            raise TypeError(
+                "The slopes of a torch.nn.PReLU must be real; the imaginary part "
+                f"of complex slopes would be lost. Received: weight.dtype={weight.dtype}"
+            )
         weight = weight.detach().cpu()
         try:
             weight = weight.numpy()
         except TypeError:  # bfloat16 and other dtypes NumPy lacks
             weight = weight.float().numpy()
-    slopes = np.asarray(weight)
-    if not np.issubdtype(slopes.dtype, np.floating):
+    try:
+        slopes = np.asarray(weight)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Expected 1 or C real slopes. Received: weight={weight!r} ({error})"
+        ) from error
+    if slopes.dtype.kind == "c":
+        raise TypeError(
+            "The slopes of a torch.nn.PReLU must be real; the imaginary part "
+            f"of complex slopes would be lost. Received: weight.dtype={slopes.dtype}"
+        )
+    if slopes.dtype.kind not in "iuf":
+        raise ValueError(
+            "Expected the slopes of a torch.nn.PReLU as real numbers. "
+            f"Received: weight={weight!r} (dtype {slopes.dtype})"
+        )
+    if slopes.dtype.kind != "f":
         slopes = slopes.astype(keras.config.floatx())
     if slopes.ndim > 1 or slopes.size == 0:
         raise ValueError(
             "Expected the 1-D weight of a torch.nn.PReLU: 1 slope or one per "
             f"channel. Received: weight.shape={slopes.shape}"
+        )
+    finite = np.isfinite(slopes)
+    if not finite.all():
+        raise ValueError(
+            f"The torch slopes must be finite; {int((~finite).sum())} of "
+            f"{slopes.size} are NaN or infinite. Received: weight={slopes!r}"
         )
     return slopes.reshape(-1)

@@ -5,33 +5,56 @@
   that names the file (and the layer, where one is to blame).
 - `load_weights`: `model.load_weights`, all weights or none.
 
-The file is only ever read. Migration from `keras.layers.PReLU` and
-`torch.nn.PReLU` lives in `keras_prelu.migration`, ONNX export in
-`keras_prelu.export`.
+The file is only ever read, and nothing in it is trusted before it is
+checked: the sizes its zip archive and weights declare are compared with
+the bytes it stores before anything is inflated or allocated, so a
+decompression bomb is refused at once (as Keras 3.15 itself does, with
+stricter limits, and also on older Keras versions that lack those checks).
+Migration from `keras.layers.PReLU` and `torch.nn.PReLU` lives in
+`keras_prelu.migration`, ONNX export in `keras_prelu.export`.
 """
 
+import io
 import json
+import math
 import os
 import zipfile
-import zlib
 from typing import Any
 
+import h5py
 import keras
+import numpy as np
 
 from keras_prelu._layer import PReLU
+from keras_prelu._layer import slope_bytes_budget
 
 REGISTERED_NAME = keras.saving.get_registered_name(PReLU)
 
-# What a damaged or mismatched file makes Keras, zipfile or h5py raise.
-_LOAD_ERRORS = (
-    ValueError,
-    TypeError,
-    KeyError,
-    OSError,
-    EOFError,
-    zipfile.BadZipFile,
-    zlib.error,
-)
+# What a file may declare, checked before anything is inflated or allocated.
+# Keras writes `.keras` members and HDF5 datasets uncompressed, so a member or
+# dataset declaring far more than it stores is a bomb, not a model. Keras 3.15
+# refuses a zip member or npz array above 4 GiB that expands more than 100
+# times, and an HDF5 dataset above 4 GiB that expands more than 1000 times;
+# these limits are stricter, so anything Keras refuses is refused here first,
+# and inflating a whole archive (for its CRCs) costs at most
+# `_MAX_EXPANSION` times the file's size.
+_MAX_EXPANSION = 100
+# Below this many bytes, a member's or a dataset's expansion is not checked:
+# inflating it costs next to nothing. It is also the least number of slope
+# bytes a file may declare, whatever weights it stores.
+_SMALL_BYTES = 64 << 20
+# Keras writes a few KB of config.json per layer.
+_MAX_CONFIG_BYTES = 64 << 20
+_CHUNK_BYTES = 1 << 20
+_MEMBERS_WITHOUT_WEIGHTS = ("config.json", "metadata.json")
+
+
+class _Damaged(Exception):
+    """The file cannot be read as what it claims to be."""
+
+
+class _Hostile(Exception):
+    """The file declares far more than it stores."""
 
 
 # Loading ---------------------------------------------------------------------
@@ -40,11 +63,24 @@ _LOAD_ERRORS = (
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Loads a `.keras` model, checking the file before Keras reads it.
 
-    Same arguments and result as `keras.saving.load_model`. Before loading,
-    the archive is checked (every member's CRC, `config.json` present and
-    valid JSON) and every `keras_prelu.PReLU` config in it is validated. On
-    any failure it raises a `ValueError` naming the file, and the layer
+    Same arguments and result as `keras.saving.load_model`. Before loading:
+
+    - the archive's declared sizes are checked before anything is inflated:
+      a member (or all of them together) declaring more than 64 MiB and over
+      100 times what it stores, or a `config.json` over 64 MiB, is refused
+      at once as a potential decompression bomb;
+    - every member's CRC is checked, streaming, in bounded memory;
+    - `config.json` must be a valid JSON object;
+    - the stored weights (HDF5 or npz) may hold no links, external or
+      virtual datasets, and no array declaring far more than it stores;
+    - every `keras_prelu.PReLU` config is validated without building the
+      layer, and the slopes it declares must fit in the weights the file
+      stores (so a huge declared shape is refused, not allocated; the same
+      limit holds while Keras builds the model).
+
+    On any failure it raises a `ValueError` naming the file, and the layer
     where one is at fault; no model is returned and the file is only read.
+    A `MemoryError` or `KeyboardInterrupt` is passed on as it is.
 
     Args:
         filepath: str or `pathlib.Path`. Path to a `.keras` file.
@@ -63,26 +99,37 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     >>> model = keras_prelu.saving.load_model("model.keras")
     """
     path = _existing_file(filepath, (".keras",))
-    config = _read_archive_config(path)
-    _check_prelu_configs(config, path, custom_objects)
-    custom_objects = {**_optimizers_of_other_backends(config), **(custom_objects or {})}
+    config, weights_bytes = _check_keras_archive(path, read_config=True)
+    budget = max(weights_bytes, _SMALL_BYTES)
+    _check_prelu_configs(config, path, custom_objects, budget)
     try:
-        return keras.saving.load_model(
-            path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
-        )
-    except _LOAD_ERRORS as error:
+        custom_objects = {**_optimizers_of_other_backends(config), **(custom_objects or {})}
+        with slope_bytes_budget(budget):
+            model = keras.saving.load_model(
+                path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
+            )
+    except MemoryError:
+        raise
+    except Exception as error:
         raise ValueError(
-            f"Could not load the model in '{path}': {error} Received: filepath={path}"
+            f"Could not load the model in '{path}': {type(error).__name__}: {error} "
+            f"Received: filepath={path}"
         ) from error
+    _check_optimizer_backend(model, path)
+    return model
 
 
 def load_weights(model, filepath, skip_mismatch=False):
     """Loads weights into `model`, all of them or none.
 
-    Like `model.load_weights(filepath)`, but a failure (a missing, truncated
-    or corrupted file, or a weight whose shape does not match its layer, such
-    as a slope saved for another layout) raises a `ValueError` naming the
-    file and leaves every weight of `model` as it was before the call.
+    Like `model.load_weights(filepath)`, but the file is checked first, as
+    in `load_model` (sizes, CRCs and stored arrays; a `.keras` file's
+    `config.json` is not needed and not read), and a failure (a missing,
+    truncated, corrupted or hostile file, or a weight whose shape does not
+    match its layer, such as a slope saved for another layout) raises a
+    `ValueError` naming the file and leaves every weight of `model`, and of
+    its optimizer, as it was before the call. A `MemoryError` or
+    `KeyboardInterrupt` during loading also restores them, and is passed on.
 
     Args:
         model: A built Keras model.
@@ -92,7 +139,9 @@ def load_weights(model, filepath, skip_mismatch=False):
     """
     path = _existing_file(filepath, (".weights.h5", ".keras"))
     if path.endswith(".keras"):
-        _read_archive_config(path)
+        _check_keras_archive(path, read_config=False)
+    else:
+        _check_weights_file(path)
     # Keras loads layer by layer (and the optimizer, whose state a weights
     # file also holds), so a failure can leave some of them loaded.
     variables = list(model.weights)
@@ -102,9 +151,11 @@ def load_weights(model, filepath, skip_mismatch=False):
     before = [keras.ops.convert_to_numpy(variable) for variable in variables]
     try:
         model.load_weights(path, skip_mismatch=skip_mismatch)
-    except _LOAD_ERRORS as error:
+    except BaseException as error:
         for variable, value in zip(variables, before, strict=True):
             variable.assign(value)
+        if not isinstance(error, Exception) or isinstance(error, MemoryError):
+            raise
         raise ValueError(
             f"Could not load the weights in '{path}' into model '{model.name}'; "
             f"the model's weights are unchanged. {error} Received: filepath={path}"
@@ -120,29 +171,286 @@ def _existing_file(filepath, suffixes) -> str:
     return path
 
 
-def _read_archive_config(path) -> dict[str, Any]:
-    """Checks a `.keras` zip archive and returns its parsed `config.json`."""
-    problem = None
+# Checking files ----------------------------------------------------------------
+
+
+def _check_keras_archive(path, read_config) -> tuple[Any, int]:
+    """Checks a `.keras` archive without trusting what it declares.
+
+    Returns its parsed `config.json` (None unless `read_config`) and the
+    number of bytes its other members (the weights) declare.
+    """
     try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-            if damaged is not None:
-                problem = f"its member '{damaged}' fails its CRC check"
-            elif "config.json" not in archive.namelist():
-                problem = "it has no config.json"
+        config_json, weights_bytes = _read_keras_archive(path, read_config)
+        config = None
+        if read_config:
+            try:
+                config = json.loads(config_json)
+            except (ValueError, RecursionError) as error:
+                raise _Damaged(
+                    f"its config.json is not valid JSON ({type(error).__name__}: {error})"
+                ) from error
+            if not isinstance(config, dict):
+                raise _Damaged(
+                    f"its config.json holds a {type(config).__name__}, not a model config"
+                )
+        return config, weights_bytes
+    except _Hostile as error:
+        raise ValueError(
+            f"Refusing to load '{path}': {error}. It may be a decompression bomb "
+            f"or otherwise hostile. Received: filepath={path}"
+        ) from None
+    except _Damaged as error:
+        raise ValueError(
+            f"'{path}' is not a valid .keras file: {error}. It may be truncated or "
+            f"corrupted; save the model again. Received: filepath={path}"
+        ) from error.__cause__
+    except MemoryError:
+        raise
+    except Exception as error:  # anything else zipfile, h5py or NumPy may raise
+        raise ValueError(
+            f"'{path}' is not a valid .keras file: {type(error).__name__}: {error}. It "
+            f"may be truncated or corrupted; save the model again. Received: filepath={path}"
+        ) from error
+
+
+def _read_keras_archive(path, read_config) -> tuple[bytes | None, int]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise _Damaged(f"it is not a readable zip archive ({error})") from error
+    with archive:
+        infos = archive.infolist()
+        _check_expansion(infos, os.path.getsize(path), "its")
+        names = {info.filename for info in infos}
+        if read_config:
+            if "config.json" not in names:
+                raise _Damaged("it has no config.json")
+            declared = archive.getinfo("config.json").file_size
+            if declared > _MAX_CONFIG_BYTES:
+                raise _Hostile(
+                    f"its config.json declares {_size(declared)}, more than the "
+                    f"{_size(_MAX_CONFIG_BYTES)} a model config may take"
+                )
+        config_json = None
+        for info in infos:
+            keep = read_config and info.filename == "config.json"
+            data = _inflate(archive, info, keep)
+            if keep:
+                config_json = data
+        for name, check in (("model.weights.h5", _check_h5), ("model.weights.npz", _check_npz)):
+            if name in names:
+                _check_member(archive, archive.getinfo(name), check)
+        weights_bytes = sum(
+            info.file_size for info in infos if info.filename not in _MEMBERS_WITHOUT_WEIGHTS
+        )
+    return config_json, weights_bytes
+
+
+def _check_expansion(infos, stored_bytes, whose) -> None:
+    """Refuses members that declare far more than they (or the file) store."""
+    for info in infos:
+        if info.file_size > _SMALL_BYTES and info.file_size > _MAX_EXPANSION * info.compress_size:
+            raise _Hostile(
+                f"{whose} member '{info.filename}' declares {_size(info.file_size)} but "
+                f"stores only {_size(info.compress_size)}, more than {_MAX_EXPANSION} "
+                "times less"
+            )
+    total = sum(info.file_size for info in infos)
+    if total > _SMALL_BYTES and total > _MAX_EXPANSION * stored_bytes:
+        raise _Hostile(
+            f"{whose} {len(infos)} members declare {_size(total)} together, more than "
+            f"{_MAX_EXPANSION} times the {_size(stored_bytes)} stored"
+        )
+
+
+def _inflate(archive, info, keep) -> bytes | None:
+    """Reads a member to its end in chunks (checking its CRC); its bytes if `keep`."""
+    chunks = []
+    try:
+        with archive.open(info) as member:
+            while chunk := member.read(_CHUNK_BYTES):
+                if keep:
+                    chunks.append(chunk)
+    except MemoryError:
+        raise
+    except Exception as error:
+        if "CRC" in str(error):
+            raise _Damaged(f"its member '{info.filename}' fails its CRC check") from error
+        raise _Damaged(f"its member '{info.filename}' cannot be read ({error})") from error
+    return b"".join(chunks) if keep else None
+
+
+def _check_member(archive, info, check) -> None:
+    try:
+        with archive.open(info) as member:
+            # Keras writes members uncompressed, and those can be read in
+            # place; a compressed one (bounded by `_check_expansion`) is read
+            # into memory, as Keras itself does, rather than seeked through.
+            if info.compress_type == zipfile.ZIP_STORED:
+                check(member, f"its member '{info.filename}'")
             else:
-                config_json = archive.read("config.json")
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
-        problem = f"it is not a readable zip archive ({error})"
-    if problem is None:
+                check(io.BytesIO(member.read()), f"its member '{info.filename}'")
+    except (_Damaged, _Hostile, MemoryError):
+        raise
+    except Exception as error:
+        raise _Damaged(f"its member '{info.filename}' cannot be read ({error})") from error
+
+
+def _check_weights_file(path) -> None:
+    """Checks a `.weights.h5` file as `_check_h5` does, naming the file."""
+    try:
+        _check_h5(path, "it")
+    except _Hostile as error:
+        raise ValueError(
+            f"Refusing to load '{path}': {error}. It may be a decompression bomb "
+            f"or otherwise hostile. Received: filepath={path}"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"'{path}' is not a valid weights file: {error}. It may be truncated or "
+            f"corrupted; save the weights again. Received: filepath={path}"
+        ) from error
+
+
+def _check_h5(source, where) -> None:
+    """Refuses HDF5 links, external or virtual datasets, and shape bombs.
+
+    Only the layout is read: no dataset's values are.
+    """
+    with h5py.File(source, "r") as file:
+        pending = [file]
+        seen = set()
+        while pending:
+            group = pending.pop()
+            for name in group:
+                link = group.get(name, getlink=True)
+                if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+                    raise _Hostile(
+                        f"{where} HDF5 weights hold a {type(link).__name__} "
+                        f"'{group.name.rstrip('/')}/{name}'"
+                    )
+                item = group[name]
+                if item.id in seen:  # a hard link back to a visited object
+                    continue
+                seen.add(item.id)
+                if isinstance(item, h5py.Group):
+                    pending.append(item)
+                elif isinstance(item, h5py.Dataset):
+                    _check_dataset(item, where)
+
+
+def _check_dataset(dataset, where) -> None:
+    if dataset.external:
+        raise _Hostile(f"{where} HDF5 weights hold an external dataset '{dataset.name}'")
+    if dataset.is_virtual:
+        raise _Hostile(f"{where} HDF5 weights hold a virtual dataset '{dataset.name}'")
+    shape = dataset.shape or ()
+    declared = math.prod(shape) * dataset.dtype.itemsize
+    stored = dataset.id.get_storage_size()
+    if declared > _SMALL_BYTES and declared > _MAX_EXPANSION * stored:
+        raise _Hostile(
+            f"{where} HDF5 dataset '{dataset.name}' declares shape {shape} "
+            f"({_size(declared)}) but stores only {_size(stored)}"
+        )
+
+
+def _check_npz(source, where) -> None:
+    """Refuses npz arrays whose headers declare more data than they hold."""
+    with zipfile.ZipFile(source) as npz:
+        infos = npz.infolist()
+        _check_expansion(infos, sum(info.compress_size for info in infos), f"{where} npz")
+        for info in infos:
+            with npz.open(info) as member:
+                major, _ = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if major == 1
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise _Hostile(
+                    f"{where} npz array '{info.filename}' declares shape {shape} "
+                    f"({_size(declared)}) but holds only {_size(info.file_size)}"
+                )
+
+
+def _size(n) -> str:
+    if n >= 1 << 30:
+        return f"{n} bytes ({n / (1 << 30):.1f} GiB)"
+    if n >= 1 << 20:
+        return f"{n} bytes ({n / (1 << 20):.1f} MiB)"
+    return f"{n} bytes"
+
+
+# Checking the model config --------------------------------------------------------
+
+
+def _dicts(node):
+    """Yields every dict in a JSON tree, without recursion (configs can be deep)."""
+    pending = [node]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            yield node
+            pending.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            pending.extend(reversed(node))
+
+
+def _prelu_entries(config):
+    """Yields every serialized `keras_prelu.PReLU` in a model config."""
+    for node in _dicts(config):
+        if node.get("registered_name") == REGISTERED_NAME and isinstance(node.get("config"), dict):
+            yield node
+
+
+def _check_prelu_configs(config, path, custom_objects, budget) -> None:
+    """Validates each stored PReLU on its own, so a bad one is named.
+
+    Nothing is built: the slope shape each layer would get from its stored
+    `build_config` is computed, and together they must fit in `budget`.
+    """
+    for entry in _prelu_entries(config):
+        layer_config = entry["config"]
         try:
-            return json.loads(config_json)
-        except ValueError as error:
-            problem = f"its config.json is not valid JSON ({error})"
-    raise ValueError(
-        f"'{path}' is not a valid .keras file: {problem}. It may be truncated or "
-        f"corrupted; save the model again. Received: filepath={path}"
-    )
+            with keras.saving.custom_object_scope(custom_objects or {}):
+                layer = PReLU.from_config(layer_config)
+            build_config = entry.get("build_config")
+            if build_config:
+                if not isinstance(build_config, dict) or "input_shape" not in build_config:
+                    raise ValueError(
+                        "`build_config` must be a dict with an 'input_shape'. "
+                        f"Received: build_config={build_config!r}"
+                    )
+                shape, _ = layer._alpha_shape(build_config["input_shape"])
+                needed = layer._slope_bytes(shape)
+                if needed > budget:
+                    raise ValueError(
+                        f"it declares slopes of shape {shape} ({_size(needed)}), more "
+                        f"than the file stores ({_size(budget)} of weights left); refusing "
+                        "to allocate them. "
+                        f"Received: input_shape={build_config['input_shape']}"
+                    )
+                budget -= needed
+        except MemoryError:
+            raise
+        except Exception as error:
+            raise ValueError(
+                f"The keras_prelu.PReLU layer {layer_config.get('name')!r} in "
+                f"'{path}' has an invalid config: {error} Received: filepath={path}"
+            ) from error
+
+
+# Optimizers saved under another backend -------------------------------------------
+
+_BACKEND_MODULES = "keras.src.backend."
 
 
 def _optimizers_of_other_backends(config) -> dict[str, Any]:
@@ -154,50 +462,40 @@ def _optimizers_of_other_backends(config) -> dict[str, Any]:
     tensors. The stored `registered_name` is the plain class name, which
     custom objects take precedence over, so this returns e.g.
     `{"Adam": keras.optimizers.Adam}`; the optimizer state loads unchanged.
+    Whether that worked is checked on the loaded model
+    (`_check_optimizer_backend`), not assumed.
     """
     here = keras.backend.backend()
     replacements = {}
     for node in _dicts(config):
         module = node.get("module")
-        if not isinstance(module, str) or not module.startswith("keras.src.backend."):
+        if not isinstance(module, str) or not module.startswith(_BACKEND_MODULES):
             continue
-        backend, _, rest = module[len("keras.src.backend.") :].partition(".")
+        backend, _, rest = module[len(_BACKEND_MODULES) :].partition(".")
         name = node.get("registered_name") or node.get("class_name")
         portable = getattr(keras.optimizers, str(node.get("class_name")), None)
-        if backend != here and rest.startswith("optimizers") and portable is not None:
+        if (
+            backend != here
+            and rest.startswith("optimizers")
+            and isinstance(name, str)
+            and isinstance(portable, type)
+            and issubclass(portable, keras.optimizers.Optimizer)
+        ):
             replacements[name] = portable
     return replacements
 
 
-def _dicts(node):
-    """Yields every dict in a JSON tree."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _dicts(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _dicts(value)
-
-
-def _prelu_entries(config):
-    """Yields every serialized `keras_prelu.PReLU` in a model config."""
-    for node in _dicts(config):
-        if node.get("registered_name") == REGISTERED_NAME and isinstance(node.get("config"), dict):
-            yield node
-
-
-def _check_prelu_configs(config, path, custom_objects) -> None:
-    """Rebuilds each stored PReLU on its own, so a bad one is named."""
-    for entry in _prelu_entries(config):
-        layer_config = entry["config"]
-        try:
-            with keras.saving.custom_object_scope(custom_objects or {}):
-                layer = PReLU.from_config(layer_config)
-                if entry.get("build_config"):
-                    layer.build_from_config(entry["build_config"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(
-                f"The keras_prelu.PReLU layer '{layer_config.get('name')}' in "
-                f"'{path}' has an invalid config: {error} Received: filepath={path}"
-            ) from error
+def _check_optimizer_backend(model, path) -> None:
+    """Refuses a model whose optimizer came back as another backend's class."""
+    optimizer = getattr(model, "optimizer", None)
+    module = type(optimizer).__module__ if optimizer is not None else ""
+    if not module.startswith(_BACKEND_MODULES):
+        return
+    backend = module[len(_BACKEND_MODULES) :].partition(".")[0]
+    if backend != keras.backend.backend():
+        raise ValueError(
+            f"The optimizer in '{path}' was loaded as {type(optimizer).__qualname__} "
+            f"from {module}, a class of the {backend} backend, which cannot train "
+            f"under {keras.backend.backend()}. Load it with compile=False and compile "
+            f"it again. Received: filepath={path}"
+        )

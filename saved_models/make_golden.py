@@ -54,7 +54,9 @@ def channelwise_last():
     model = keras.Sequential(
         [
             keras.Input((None, None, 3)),
-            keras.layers.Conv2D(4, 1, name="conv"),
+            # The data format is pinned: the model is channels_last whatever
+            # keras.config.image_data_format() says where the script runs.
+            keras.layers.Conv2D(4, 1, data_format="channels_last", name="conv"),
             keras_prelu.PReLU(
                 layout="channelwise",
                 data_format="channels_last",
@@ -136,12 +138,33 @@ def builtin():
     return model, (2, 4, 4, 2)
 
 
+def functional_op():
+    """The functional op `keras_prelu.prelu` on symbolic tensors, next to the layer.
+
+    Its slopes: a Python number, a NumPy array and a backend tensor, stored
+    in the config as they are.
+    """
+    inputs = keras.Input((2, 3))
+    x = keras.layers.Dense(3, name="dense")(inputs)
+    x = keras_prelu.prelu(x, 0.2)
+    x = keras_prelu.prelu(x, np.array([0.5, -0.3, 1.5], "float32"))
+    x = keras_prelu.prelu(x, keras.ops.convert_to_tensor(np.array([[0.1], [0.7]], "float32")))
+    outputs = keras_prelu.PReLU(
+        layout="channelwise",
+        data_format="channels_last",
+        alpha_initializer=keras.initializers.RandomUniform(0.1, 0.9, seed=6),
+        name="prelu_layer",
+    )(x)
+    return keras.Model(inputs, outputs, name="functional_op"), (2, 2, 3)
+
+
 MODELS = {
     "full": full,
     "channelwise_last": channelwise_last,
     "channelwise_first": channelwise_first,
     "scalar_trained": scalar_trained,
     "builtin": builtin,
+    "functional_op": functional_op,
 }
 
 

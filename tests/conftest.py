@@ -36,12 +36,19 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+# The global settings the session started with (keras.json or the defaults):
+# every test gets them back, so a run configured for channels_first (as
+# Keras's own CI runs torch) stays channels_first.
+_SESSION_DATA_FORMAT = keras.config.image_data_format()
+_SESSION_DTYPE_POLICY = keras.config.dtype_policy().name
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_reset():
     keras.utils.set_random_seed(1337)
     yield
-    keras.config.set_dtype_policy("float32")
-    keras.config.set_image_data_format("channels_last")
+    keras.config.set_dtype_policy(_SESSION_DTYPE_POLICY)
+    keras.config.set_image_data_format(_SESSION_DATA_FORMAT)
 
 
 @pytest.fixture
@@ -53,5 +60,6 @@ def pytest_report_header(config):
     env = os.environ.get("KERAS_BACKEND")
     return (
         f"keras backend: {keras.backend.backend()} (KERAS_BACKEND={env}), "
-        f"keras {keras.__version__}, numpy {np.__version__}"
+        f"keras {keras.__version__}, numpy {np.__version__}, "
+        f"image_data_format {_SESSION_DATA_FORMAT}, dtype policy {_SESSION_DTYPE_POLICY}"
     )

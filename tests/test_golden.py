@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -124,3 +125,23 @@ def test_files_saved_now_by_the_other_backends_load_here(tmp_path):
         assert result.returncode == 0, f"saving under {backend} failed:\n{result.stderr[-3000:]}"
         for name in MODEL_NAMES:
             check_saved_model(tmp_path / backend / f"{name}.keras")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_files_from_before_the_layer_moved_load_by_its_registered_name(backend):
+    """0.1.0 stored the layer's module as keras_prelu.layer, which is gone.
+
+    Keras finds the class by its registered name, `keras_prelu>PReLU`, which
+    is the compatibility promise; the module path is not used.
+    """
+    path = GOLDEN_DIR / "0.1.0" / backend / "full.keras"
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    entries = [
+        node for node in saving._dicts(config) if node.get("registered_name") == "keras_prelu>PReLU"
+    ]
+    assert {entry["module"] for entry in entries} == {"keras_prelu.layer"}
+    assert importlib.util.find_spec("keras_prelu.layer") is None
+    for load in (saving.load_model, keras.saving.load_model):
+        layer = load(path).get_layer("prelu_full")
+        assert type(layer) is keras_prelu.PReLU

@@ -39,13 +39,17 @@ def test_number_as_initializer_is_a_constant():
         ((None, 4, 5, 3), {"shared_axes": (2, -2, 2)}, (4, 1, 3)),
         ((None, 4, 5, 3), {"shared_axes": -1}, (4, 5, 1)),
         ((None, 4, 5, 3), {"shared_axes": np.int64(1)}, (1, 5, 3)),
-        ((None, None, None, 3), {"layout": "channelwise"}, (1, 1, 3)),
+        (
+            (None, None, None, 3),
+            {"layout": "channelwise", "data_format": "channels_last"},
+            (1, 1, 3),
+        ),
         (
             (None, 3, None, None),
             {"layout": "channelwise", "data_format": "channels_first"},
             (3, 1, 1),
         ),
-        ((None, None, 3), {"layout": "channelwise"}, (1, 3)),
+        ((None, None, 3), {"layout": "channelwise", "data_format": "channels_last"}, (1, 3)),
         ((None, 8), {"layout": "channelwise", "data_format": "channels_first"}, (8,)),
         ((None, None, None, 3), {"layout": "scalar"}, ()),
         ((None, None, None, 3), {"shared_axes": [1, 2]}, (1, 1, 3)),
@@ -55,15 +59,14 @@ def test_slope_shapes(shape, kwargs, alpha_shape):
     assert tuple(_built(shape, **kwargs).alpha.shape) == alpha_shape
 
 
-def test_builtin_shares_the_wrong_axis_for_negative_or_batch_axes_and_we_do_not():
+def test_negative_axes_count_from_the_end_and_the_batch_axis_is_refused():
+    # Keras 3.15's keras.layers.PReLU reads shared_axes=[-1] as the axis
+    # before the last and [0] as the last; this layer reads them as Python
+    # does, whatever the installed built-in does (migration translates; see
+    # test_saving.py).
     shape = (None, 4, 5, 3)
-    builtin_last = keras.layers.PReLU(shared_axes=[-1])
-    builtin_last.build(shape)
-    assert tuple(builtin_last.alpha.shape) == (4, 1, 3)  # shared W, not C
     assert tuple(_built(shape, shared_axes=[-1]).alpha.shape) == (4, 5, 1)
-    builtin_batch = keras.layers.PReLU(shared_axes=[0])
-    builtin_batch.build(shape)
-    assert tuple(builtin_batch.alpha.shape) == (4, 5, 1)  # silently shared C
+    assert tuple(_built(shape, shared_axes=[-3]).alpha.shape) == (1, 5, 3)
     with pytest.raises(ValueError, match="batch axis"):
         keras_prelu.PReLU(shared_axes=[0])
 
@@ -83,8 +86,8 @@ def test_channelwise_runs_on_unknown_spatial_dims():
     model = keras.Sequential(
         [
             keras.Input((None, None, 3)),
-            keras.layers.Conv2D(4, 3, padding="same"),
-            keras_prelu.PReLU(layout="channelwise"),
+            keras.layers.Conv2D(4, 3, padding="same", data_format="channels_last"),
+            keras_prelu.PReLU(layout="channelwise", data_format="channels_last"),
         ]
     )
     for size in (5, 9):
@@ -130,7 +133,11 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
         ((None, 4, 5, 3), {"shared_axes": [-4]}, r"batch axis: axis -4 is axis 0"),
         ((None, None, None, 3), {}, r"Axes \[1, 2\].*shared_axes=\[1, 2\]"),
         ((None, None, 5, 3), {"shared_axes": [2]}, r"Axes \[1\].*shared_axes=\[1, 2\]"),
-        ((None, 4, None), {"layout": "channelwise"}, r"channel axis 2"),
+        (
+            (None, 4, None),
+            {"layout": "channelwise", "data_format": "channels_last"},
+            r"channel axis 2",
+        ),
         ((None,), {"layout": "channelwise"}, r"rank >= 2"),
     ],
 )
@@ -139,18 +146,22 @@ def test_bad_shapes_raise_clear_errors(shape, kwargs, match):
         _built(shape, **kwargs)
 
 
-def test_builtin_raises_bare_index_error_for_out_of_range_axis_and_we_do_not():
-    with pytest.raises(IndexError):
-        keras.layers.PReLU(shared_axes=[4]).build((None, 4, 5, 3))
-    with pytest.raises(ValueError):
+def test_out_of_range_axis_is_a_value_error_whatever_the_builtin_raises():
+    # Keras 3.15's built-in raises a bare IndexError here; a later one may
+    # raise a ValueError. Ours always names the axis.
+    with pytest.raises(ValueError, match=r"axis 4 is out of range"):
         _built((None, 4, 5, 3), shared_axes=[4])
+    try:
+        keras.layers.PReLU(shared_axes=[4]).build((None, 4, 5, 3))
+    except (IndexError, ValueError):
+        pass
 
 
 @pytest.mark.parametrize(
     "kwargs,bad_shape",
     [
-        ({"layout": "channelwise"}, (2, 4, 4, 5)),
-        ({"layout": "channelwise"}, (2, 4, 3)),
+        ({"layout": "channelwise", "data_format": "channels_last"}, (2, 4, 4, 5)),
+        ({"layout": "channelwise", "data_format": "channels_last"}, (2, 4, 3)),
         ({}, (2, 4, 3)),
         ({"layout": "scalar"}, (2, 4, 4)),
     ],
@@ -220,7 +231,11 @@ def test_integer_inputs_are_cast_to_compute_dtype(dtype):
 def test_mixed_precision_keeps_float32_slopes(policy):
     keras.config.set_dtype_policy(policy)
     model = keras.Sequential(
-        [keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3), keras_prelu.PReLU(layout="channelwise")]
+        [
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(3, 3, data_format="channels_last"),
+            keras_prelu.PReLU(layout="channelwise", data_format="channels_last"),
+        ]
     )
     layer = model.layers[-1]
     assert layer.alpha.dtype == "float32"
@@ -233,3 +248,118 @@ def test_mixed_precision_keeps_float32_slopes(policy):
     )
     after = keras.ops.convert_to_numpy(layer.alpha)
     assert after.dtype == np.float32 and not np.array_equal(before, after)
+
+
+# Refused dtypes, complex numbers and slopes that cannot be stored -------------------
+
+
+@pytest.mark.parametrize(
+    "dtype", ["int32", "int64", "uint8", "bool", "complex64", keras.DTypePolicy("int32")]
+)
+def test_non_float_dtype_is_refused(dtype):
+    name = dtype.name if isinstance(dtype, keras.DTypePolicy) else dtype
+    with pytest.raises(ValueError, match=rf"floating-point dtype.*Received: dtype='{name}'"):
+        keras_prelu.PReLU(dtype=dtype)
+
+
+def test_non_float_global_policy_is_refused():
+    keras.config.set_dtype_policy("int32")
+    with pytest.raises(ValueError, match=r"Received: dtype='int32'"):
+        keras_prelu.PReLU()
+
+
+def test_a_policy_changed_after_construction_is_refused_at_build():
+    layer = keras_prelu.PReLU()
+    layer.dtype_policy = keras.DTypePolicy("int32")
+    with pytest.raises(ValueError, match=r"Received: dtype='int32'"):
+        layer.build((None, 3))
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16"]
+)
+def test_float_dtypes_are_accepted(dtype):
+    layer = keras_prelu.PReLU(dtype=dtype)
+    out = layer(np.array([[-2.0, 4.0]], "float32"))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")), [[-0.5, 4.0]]
+    )
+
+
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        (
+            None,
+            r"cannot be None.*keras_prelu.DEFAULT_SLOPE = 0.25.*Received: alpha_initializer=None",
+        ),
+        (float("nan"), r"must be finite.*Received: alpha_initializer=nan"),
+        (float("inf"), r"must be finite.*Received: alpha_initializer=inf"),
+        (-float("inf"), r"must be finite.*Received: alpha_initializer=-inf"),
+        (np.float32("nan"), r"must be finite"),
+        (1e308, r"overflows float32, the slopes' dtype.*Received: alpha_initializer=1e\+308"),
+        (10**400, r"overflows even float64.*Received: alpha_initializer=1000000"),
+        (True, r"not a bool.*Received: alpha_initializer=True"),
+        (0.5j, r"finite real number.*Received: alpha_initializer=0.5j"),
+        (
+            keras.initializers.Constant("abc"),
+            r"Received: alpha_initializer=Constant\(value='abc'\)",
+        ),
+        (keras.initializers.Constant(float("nan")), r"must be finite"),
+        (keras.initializers.Constant(1e39), r"overflows float32"),
+        ({"class_name": "Constant", "config": {"value": "abc"}}, r"finite real number"),
+        ([0.1, 0.2], r"Invalid `alpha_initializer`.*Received: alpha_initializer=\[0.1, 0.2\]"),
+    ],
+)
+def test_slopes_that_cannot_be_stored_are_refused(value, match):
+    with pytest.raises(ValueError, match=match):
+        keras_prelu.PReLU(alpha_initializer=value)
+
+
+def test_slope_range_is_that_of_the_variable_dtype_and_float32():
+    with pytest.raises(ValueError, match="overflows float32, which a Keras Constant"):
+        keras_prelu.PReLU(alpha_initializer=1e308, dtype="float64")
+    layer = keras_prelu.PReLU(alpha_initializer=3e38, dtype="float64")
+    layer.build((None, 2))
+    assert keras.ops.convert_to_numpy(layer.alpha).dtype == np.float64
+    with pytest.raises(ValueError, match="overflows float16, the slopes' dtype"):
+        keras_prelu.PReLU(alpha_initializer=1e5, dtype="float16")
+    keras_prelu.PReLU(alpha_initializer=6e4, dtype="float16")  # float16 holds up to 65504
+    # Mixed precision keeps float32 slopes, so float32's range applies.
+    keras_prelu.PReLU(alpha_initializer=1e5, dtype="mixed_float16")
+
+
+def _complex(shape=(2, 3)):
+    return (np.ones(shape) + 1j * np.ones(shape)).astype("complex64")
+
+
+def test_complex_inputs_and_slopes_are_refused():
+    x = np.array([[-1.0, 2.0, -3.0]], "float32")
+    with pytest.raises(TypeError, match=r"imaginary part.*Received: x.dtype=complex64"):
+        keras_prelu.prelu(_complex(), 0.25)
+    with pytest.raises(TypeError, match=r"Received: x.dtype=complex64"):
+        keras_prelu.PReLU()(_complex())
+    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex"):
+        keras_prelu.prelu(x, 0.5j)
+    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex64"):
+        keras_prelu.prelu(x, _complex((3,)))
+
+
+def test_complex_symbolic_inputs_and_slopes_are_refused():
+    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
+        keras_prelu.PReLU()(keras.Input((3,), dtype="complex64"))
+    with pytest.raises(TypeError, match=r"Received: x.dtype=complex64"):
+        keras_prelu.prelu(keras.Input((3,), dtype="complex64"), 0.25)
+    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex128"):
+        keras_prelu.prelu(keras.Input((3,)), 0.5j)
+    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex64"):
+        keras_prelu.prelu(keras.Input((3,)), keras.Input((3,), dtype="complex64"))
+
+
+def test_op_and_layer_names_do_not_share_a_counter():
+    first = keras_prelu.PReLU().name
+    op_output = keras_prelu.prelu(keras.Input((3,)), 0.1)
+    second = keras_prelu.PReLU().name
+    index = int(first.rpartition("_")[2]) if first != "p_re_lu" else 0
+    assert second == f"p_re_lu_{index + 1}"
+    assert op_output._keras_history[0].name.startswith("prelu")

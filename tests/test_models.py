@@ -1,6 +1,8 @@
 """The layer and the functional op inside Keras models: Sequential,
 functional, subclassed, masking, jit compilation and `.keras` round trips."""
 
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -17,10 +19,13 @@ def _sequential(layout="channelwise"):
     return keras.Sequential(
         [
             keras.Input((6, 6, 2)),
-            keras.layers.Conv2D(4, 3, padding="same"),
+            keras.layers.Conv2D(4, 3, padding="same", data_format="channels_last"),
             keras.layers.BatchNormalization(),
-            keras_prelu.PReLU(layout=layout),
-            keras.layers.GlobalAveragePooling2D(),
+            keras_prelu.PReLU(
+                layout=layout,
+                **({"data_format": "channels_last"} if layout == "channelwise" else {}),
+            ),
+            keras.layers.GlobalAveragePooling2D(data_format="channels_last"),
             keras.layers.Dense(3),
         ]
     )
@@ -29,9 +34,9 @@ def _sequential(layout="channelwise"):
 class SubclassedCNN(keras.Model):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.conv = keras.layers.Conv2D(4, 3)
+        self.conv = keras.layers.Conv2D(4, 3, data_format="channels_last")
         self.act = keras_prelu.PReLU(shared_axes=[1, 2])
-        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.pool = keras.layers.GlobalAveragePooling2D(data_format="channels_last")
         self.head = keras.layers.Dense(3)
 
     def call(self, x):
@@ -40,7 +45,7 @@ class SubclassedCNN(keras.Model):
 
 def _functional():
     inputs = keras.Input((6, 6, 2))
-    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Conv2D(4, 3, data_format="channels_last")(inputs)
     x = keras_prelu.PReLU(layout="scalar")(x)
     # The functional op on symbolic tensors, with a constant slope.
     x = keras.layers.Lambda(lambda t: keras_prelu.prelu(t, 0.1))(x)
@@ -129,3 +134,30 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path, layout):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x))
         )
+
+
+@pytest.mark.parametrize("alpha_kind", ["float", "numpy", "tensor"])
+def test_functional_model_with_the_symbolic_op_saves_and_loads(tmp_path, alpha_kind):
+    slopes = np.linspace(-0.5, 0.5, 4).astype("float32")
+    alpha = {
+        "float": 0.1,
+        "numpy": slopes,
+        "tensor": keras.ops.convert_to_tensor(slopes),
+    }[alpha_kind]
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(4, name="dense")(inputs)
+    x = keras_prelu.prelu(x, alpha)
+    x = keras_prelu.PReLU(name="act")(x)
+    outputs = keras_prelu.prelu(x, 0.3)
+    model = keras.Model(inputs, outputs)
+    x_data, _ = _data((3, 6))
+    expected = keras.ops.convert_to_numpy(model(x_data))
+    path = tmp_path / "op.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert b'"registered_name": "keras_prelu>PReLUOp"' in archive.read("config.json")
+    for load in (keras.saving.load_model, keras_prelu.saving.load_model):
+        loaded = load(path)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x_data)), expected)
+        op_names = [op.name for op in loaded.operations if type(op).__name__ == "PReLUOp"]
+        assert len(op_names) == 2 and all(name.startswith("prelu") for name in op_names)

@@ -1,0 +1,537 @@
+"""Hostile and damaged files: `keras_prelu.saving` refuses them fast, in bounded
+memory, with a `ValueError` naming the file, and never half-loads a model.
+
+The bombs are built on the fly: a few MB on disk that declare GiBs.
+"""
+
+import json
+import re
+import resource
+import struct
+import time
+import tracemalloc
+import types
+import zipfile
+import zlib
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+import keras_prelu
+from keras_prelu import saving
+
+MIB = 1 << 20
+GIB = 1 << 30
+# Generous bounds for a refusal that reads only the zip's directory and the
+# file's headers, on a loaded 2-core CI machine.
+SECONDS = 3.0
+PYTHON_PEAK_BYTES = 32 * MIB
+
+
+# Building hostile files -------------------------------------------------------------
+
+
+def _deflated_zeros(mebibytes):
+    """A raw DEFLATE stream of `mebibytes` MiB of zeros, about 1 KB per MiB.
+
+    One compressed MiB, flushed so that it stands alone, repeated: no GiB is
+    ever compressed (or held) to build it.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(MIB)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return block * mebibytes + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+
+
+def _write_zip(path, members):
+    """Writes a zip whose members declare whatever size they are given.
+
+    `members`: (name, stored bytes, declared uncompressed size, method)
+    tuples; method 8 is DEFLATE, 0 stored. CRCs are those of the stored bytes
+    for stored members and 0 (wrong) for the bombs, which no check may inflate.
+    """
+    body, directory = bytearray(), bytearray()
+    for name, data, declared, method in members:
+        offset, encoded = len(body), name.encode()
+        crc = zlib.crc32(data) if method == 0 else 0
+        zip64 = declared >= 0xFFFFFFFF
+        extra = struct.pack("<HHQQ", 1, 16, declared, len(data)) if zip64 else b""
+        sizes = (0xFFFFFFFF, 0xFFFFFFFF) if zip64 else (len(data), declared)
+        body += struct.pack("<IHHHHHI", 0x04034B50, 45, 0, method, 0, 0x21, crc) + struct.pack(
+            "<IIHH", *sizes, len(encoded), len(extra)
+        )
+        body += encoded + extra + data
+        directory += struct.pack(
+            "<IHHHHHHI", 0x02014B50, 45, 45, 0, method, 0, 0x21, crc
+        ) + struct.pack("<IIHHHHHII", *sizes, len(encoded), len(extra), 0, 0, 0, 0, offset)
+        directory += encoded + extra
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), len(body), 0
+    )
+    path.write_bytes(bytes(body + directory + end))
+    return path
+
+
+def _valid_members(saved):
+    """The members of a real `.keras` file, as `_write_zip` tuples."""
+    with zipfile.ZipFile(saved) as archive:
+        return [
+            (info.filename, archive.read(info.filename), info.file_size, 0)
+            for info in archive.infolist()
+        ]
+
+
+def _small_model():
+    return keras.Sequential(
+        [
+            keras.Input((4, 4, 3)),
+            keras.layers.Conv2D(3, 1, name="conv", data_format="channels_last"),
+            keras_prelu.PReLU(layout="channelwise", data_format="channels_last", name="act"),
+        ]
+    )
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.keras"
+    _small_model().save(path)
+    return path
+
+
+def _refused_fast(load, path, match):
+    """Runs `load(path)`; it must raise a ValueError naming `path`, fast and lean."""
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=match) as info:
+            load(path)
+    finally:
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
+    assert f"Received: filepath={path}" in str(info.value)
+    assert seconds < SECONDS, f"took {seconds:.1f} s"
+    assert peak < PYTHON_PEAK_BYTES, f"Python peak {peak / MIB:.0f} MiB"
+    assert rss_growth < 256 * MIB, f"peak RSS grew by {rss_growth / MIB:.0f} MiB"
+    return info.value
+
+
+def _fingerprint(path):
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+# Decompression bombs ----------------------------------------------------------------
+
+
+def test_config_bomb_over_keras_floor_is_refused_before_inflating(tmp_path):
+    # 4.5 GiB of zeros in about 4.7 MB, as config.json: the case Keras 3.15
+    # also refuses, which the old checker inflated for seconds first.
+    path = _write_zip(
+        tmp_path / "bomb.keras", [("config.json", _deflated_zeros(4608), 4608 * MIB, 8)]
+    )
+    assert path.stat().st_size < 6 * MIB
+    before = _fingerprint(path)
+    error = _refused_fast(saving.load_model, path, r"Refusing to load .*config\.json.*declares")
+    assert "decompression bomb" in str(error)
+    assert _fingerprint(path) == before
+
+
+def test_config_bomb_under_keras_floor_is_refused_too(tmp_path):
+    # 1 GiB: below the 4 GiB that Keras 3.15 checks for, over this loader's limits.
+    path = _write_zip(
+        tmp_path / "bomb.keras", [("config.json", _deflated_zeros(1024), 1024 * MIB, 8)]
+    )
+    _refused_fast(saving.load_model, path, r"config\.json' declares .*1\.0 GiB")
+
+
+def test_weights_bomb_is_refused_by_both_loaders(saved, tmp_path):
+    members = [m for m in _valid_members(saved) if m[0] != "model.weights.h5"]
+    members.append(("model.weights.h5", _deflated_zeros(5120), 5120 * MIB, 8))
+    path = _write_zip(tmp_path / "bomb.keras", members)
+    _refused_fast(saving.load_model, path, r"model\.weights\.h5' declares .*5\.0 GiB")
+    model = _small_model()
+    before = model.get_weights()
+    _refused_fast(lambda p: saving.load_weights(model, p), path, r"model\.weights\.h5' declares")
+    for got, want in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_many_small_bombs_are_refused_by_their_total(tmp_path):
+    # Each member stays under the per-member limit; together they declare
+    # 40 x 60 MiB in about 2.5 MB.
+    members = [(f"assets/{i}", _deflated_zeros(60), 60 * MIB, 8) for i in range(40)]
+    path = _write_zip(tmp_path / "many.keras", members)
+    _refused_fast(saving.load_model, path, r"40 members declare .* together")
+
+
+def test_oversized_config_is_refused_before_reading(tmp_path):
+    # Stored, not compressed: 100 MiB declared, 2 MiB present.
+    path = _write_zip(tmp_path / "big.keras", [("config.json", bytes(2 * MIB), 100 * MIB, 0)])
+    _refused_fast(saving.load_model, path, r"config\.json declares .* more than")
+
+
+def _weights_file(tmp_path, edit):
+    """A `.weights.h5` of `_small_model`, with `edit(h5py.File)` applied."""
+    path = tmp_path / "model.weights.h5"
+    _small_model().save_weights(path)
+    with h5py.File(path, "a") as file:
+        edit(file)
+    return path
+
+
+def _alpha_dataset(file):
+    """The name of the stored PReLU slope: the dataset of shape (1, 1, 3)."""
+    names = []
+    file.visititems(
+        lambda name, item: (
+            names.append(name)
+            if isinstance(item, h5py.Dataset) and item.shape == (1, 1, 3)
+            else None
+        )
+    )
+    (name,) = names
+    return name
+
+
+def _shape_bomb(file):
+    # 1 GiB declared, nothing stored (chunked and compressed, never written):
+    # below Keras 3.15's own 4 GiB HDF5 check.
+    name = _alpha_dataset(file)
+    del file[name]
+    file.create_dataset(
+        name, shape=(1, 1, GIB // 4), dtype="float32", chunks=(1, 1, MIB), compression="gzip"
+    )
+
+
+def _soft_link(file):
+    name = _alpha_dataset(file)
+    file["elsewhere"] = file[name][()]
+    del file[name]
+    file[name] = h5py.SoftLink("/elsewhere")
+
+
+def _external_link(file):
+    name = _alpha_dataset(file)
+    del file[name]
+    file[name] = h5py.ExternalLink("/etc/hostname", "/data")
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (_shape_bomb, r"HDF5 dataset .* declares shape \(1, 1, 268435456\)"),
+        (_soft_link, r"HDF5 weights hold a SoftLink"),
+        (_external_link, r"HDF5 weights hold a ExternalLink"),
+    ],
+)
+def test_hostile_weights_file_is_refused_and_nothing_is_loaded(tmp_path, edit, match):
+    path = _weights_file(tmp_path, edit)
+    model = _small_model()
+    before = model.get_weights()
+    _refused_fast(lambda p: saving.load_weights(model, p), path, match)
+    for got, want in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_hostile_weights_inside_a_keras_file(saved, tmp_path):
+    weights = _weights_file(tmp_path, _shape_bomb)
+    members = [m for m in _valid_members(saved) if m[0] != "model.weights.h5"]
+    data = weights.read_bytes()
+    members.append(("model.weights.h5", data, len(data), 0))
+    path = _write_zip(tmp_path / "bomb.keras", members)
+    _refused_fast(saving.load_model, path, r"model\.weights\.h5' HDF5 dataset .* declares")
+
+
+def test_npz_shape_bomb_inside_a_keras_file(saved, tmp_path):
+    # An .npy header declaring 1 GiB in front of 16 bytes of data.
+    header = {"descr": "<f4", "fortran_order": False, "shape": (GIB // 4,)}
+    npy = bytearray()
+    np.lib.format.write_array_header_1_0(_Appender(npy), header)
+    npy += bytes(16)
+    npz = tmp_path / "inner.npz"
+    _write_zip(npz, [("0.npy", bytes(npy), len(npy), 0)])
+    members = [m for m in _valid_members(saved) if m[0] != "model.weights.h5"]
+    data = npz.read_bytes()
+    members.append(("model.weights.npz", data, len(data), 0))
+    path = _write_zip(tmp_path / "npz.keras", members)
+    _refused_fast(saving.load_model, path, r"npz array '0\.npy' declares shape \(268435456,\)")
+
+
+class _Appender:
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+    def write(self, data):
+        self.buffer += data
+
+
+# Declared shapes --------------------------------------------------------------------
+
+
+def _rewrite_config(source, target, edit):
+    with zipfile.ZipFile(source) as archive_in, zipfile.ZipFile(target, "w") as archive_out:
+        for info in archive_in.infolist():
+            data = archive_in.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            archive_out.writestr(info, data)
+    return target
+
+
+def _prelu_entry(config):
+    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "PReLU")
+
+
+def test_huge_declared_slope_shape_is_refused_without_allocating(saved, tmp_path):
+    # A 1 GiB slope (full layout on (None, 16384, 16384)) in a file of a few KB.
+    def edit(config):
+        entry = _prelu_entry(config)
+        entry["config"].update(layout="full", data_format=None)
+        entry["build_config"] = {"input_shape": [None, 16384, 16384]}
+
+    path = _rewrite_config(saved, tmp_path / "huge.keras", edit)
+    error = _refused_fast(saving.load_model, path, r"layer 'act' in .* has an invalid config")
+    assert re.search(r"slopes of shape \(16384, 16384\) .*more than the file stores", str(error))
+
+
+def test_huge_shape_reaching_the_layer_through_the_graph_is_refused(tmp_path):
+    # The PReLU stores no build_config, and the functional graph feeds it a
+    # (None, 16384, 16384) input: refused when Keras builds it.
+    inputs = keras.Input((4, 4), name="inputs")
+    outputs = keras_prelu.PReLU(name="act")(inputs)
+    source = tmp_path / "model.keras"
+    keras.Model(inputs, outputs).save(source)
+
+    def edit(config):
+        text = json.dumps(config["config"]["layers"]).replace(
+            "[null, 4, 4]", "[null, 16384, 16384]"
+        )
+        config["config"]["layers"] = json.loads(text)
+        del _prelu_entry(config)["build_config"]
+
+    path = _rewrite_config(source, tmp_path / "graph.keras", edit)
+    error = _refused_fast(saving.load_model, path, r"Could not load the model")
+    assert "PReLU layer 'act' asks for slopes of shape (16384, 16384)" in str(error)
+
+
+# Damaged configs: always a ValueError naming the file ---------------------------------
+
+
+def _with_deep_value(source, target, depth, where):
+    """`source` with a value nested `depth` lists deep at `where(config)["deep"]`.
+
+    Written as text: Python's json cannot write (or read) it.
+    """
+    with zipfile.ZipFile(source) as archive:
+        config = json.loads(archive.read("config.json"))
+    where(config)["deep"] = "DEEP"
+    text = json.dumps(config).replace('"DEEP"', "[" * depth + "1" + "]" * depth)
+    members = [m for m in _valid_members(source) if m[0] != "config.json"]
+    members.append(("config.json", text.encode(), len(text), 0))
+    return _write_zip(target, members)
+
+
+@pytest.mark.parametrize("depth", [900, 2000])
+@pytest.mark.parametrize(
+    "where",
+    [lambda c: _prelu_entry(c)["config"], lambda c: c["config"]["layers"][1]["config"]],
+    ids=["prelu", "conv"],
+)
+def test_deeply_nested_config_is_a_value_error_naming_the_file(saved, tmp_path, depth, where):
+    # Deep enough to exhaust Python's recursion in json, in the checks or in Keras.
+    path = _with_deep_value(saved, tmp_path / "deep.keras", depth, where)
+    with pytest.raises(ValueError, match=re.escape(f"Received: filepath={path}")):
+        saving.load_model(path)
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda c: _prelu_entry(c)["config"].update(dtype="int32"), r"Received: dtype='int32'"),
+        (lambda c: _prelu_entry(c)["config"].update(dtype="bool"), r"Received: dtype='bool'"),
+        (
+            lambda c: _prelu_entry(c)["config"].update(
+                alpha_initializer={
+                    "module": "keras.initializers",
+                    "class_name": "Constant",
+                    "config": {"value": "abc"},
+                    "registered_name": None,
+                }
+            ),
+            r"alpha_initializer.*Constant\(value='abc'\)",
+        ),
+        (
+            lambda c: _prelu_entry(c)["config"].update(
+                alpha_initializer={
+                    "module": "keras.initializers",
+                    "class_name": "Constant",
+                    "config": {"value": float("nan")},
+                    "registered_name": None,
+                }
+            ),
+            r"alpha_initializer.*finite",
+        ),
+        (
+            lambda c: _prelu_entry(c).update(build_config={"input_shape": "abc"}),
+            r"Received: input_shape='abc'",
+        ),
+        (
+            lambda c: _prelu_entry(c).update(build_config={"input_shape": [None, -4, 3]}),
+            r"Received: input_shape=\[None, -4, 3\]",
+        ),
+    ],
+)
+def test_bad_prelu_config_is_a_value_error_naming_layer_and_file(saved, tmp_path, edit, match):
+    path = _rewrite_config(saved, tmp_path / "bad.keras", edit)
+    before = _fingerprint(path)
+    with pytest.raises(ValueError, match=r"PReLU layer 'act' in .*bad\.keras' has an invalid"):
+        saving.load_model(path)
+    with pytest.raises(ValueError, match=match):
+        saving.load_model(path)
+    assert _fingerprint(path) == before
+
+
+@pytest.mark.parametrize("text", [b"[]", b"null", b'"model"', b"{" * 5000 + b"}" * 5000])
+def test_config_that_is_not_a_model_object(saved, tmp_path, text):
+    members = [m for m in _valid_members(saved) if m[0] != "config.json"]
+    members.append(("config.json", text, len(text), 0))
+    path = _write_zip(tmp_path / "odd.keras", members)
+    with pytest.raises(ValueError, match=r"is not a valid \.keras file: its config\.json"):
+        saving.load_model(path)
+
+
+_FUZZ_VALUES = (None, -1, 0, 1e300, "x", [], {}, [None], True)
+
+
+def _config_paths(node, prefix=()):
+    """Every (path, value) of a JSON tree."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return
+    for key, value in items:
+        yield prefix + (key,), value
+        yield from _config_paths(value, prefix + (key,))
+
+
+def test_fuzzed_configs_load_or_raise_a_value_error_naming_the_file(saved, tmp_path):
+    with zipfile.ZipFile(saved) as archive:
+        original = json.loads(archive.read("config.json"))
+    paths = [path for path, _ in _config_paths(original)]
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for case in range(24):
+        config = json.loads(json.dumps(original))
+        path = paths[rng.integers(len(paths))]
+        parent = config
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = _FUZZ_VALUES[case % len(_FUZZ_VALUES)]
+        target = _rewrite_config(
+            saved, tmp_path / f"fuzz{case}.keras", lambda c, new=config: c.update(new)
+        )
+        try:
+            saving.load_model(target)
+            outcomes["loaded"] += 1
+        except ValueError as error:
+            assert f"Received: filepath={target}" in str(error), (path, error)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0
+
+
+# Errors from Keras's own loading ------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), RecursionError("deep"), KeyError("k")])
+def test_anything_keras_raises_becomes_a_value_error(saved, monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(keras.saving, "load_model", fail)
+    with pytest.raises(ValueError, match=re.escape(f"Received: filepath={saved}")) as info:
+        saving.load_model(saved)
+    assert info.value.__cause__ is error
+
+
+@pytest.mark.parametrize("error", [MemoryError(), KeyboardInterrupt()])
+def test_memory_error_and_interrupt_pass_through(saved, monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(keras.saving, "load_model", fail)
+    with pytest.raises(type(error)):
+        saving.load_model(saved)
+
+
+@pytest.mark.parametrize("error", [MemoryError(), KeyboardInterrupt(), RuntimeError("x")])
+def test_load_weights_restores_everything_whatever_interrupts_it(tmp_path, monkeypatch, error):
+    # Keras itself turns exceptions raised while loading a layer (MemoryError
+    # included) into one ValueError; a KeyboardInterrupt passes through.
+    source = _small_model()
+    for variable in source.weights:
+        variable.assign(np.full(variable.shape, 0.5, "float32"))
+    source.save_weights(tmp_path / "model.weights.h5")
+    model = _small_model()
+    before = model.get_weights()
+    act = model.get_layer("act")
+    original = type(act).load_own_variables
+
+    def load_then_fail(self, store):
+        original(self, store)  # the conv before it, and this layer, are loaded
+        raise error
+
+    monkeypatch.setattr(type(act), "load_own_variables", load_then_fail)
+    expected = (ValueError, type(error)) if isinstance(error, Exception) else type(error)
+    with pytest.raises(expected):
+        saving.load_weights(model, tmp_path / "model.weights.h5")
+    for got, want in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_load_weights_does_not_need_config_json(saved, tmp_path):
+    trained = _small_model()
+    for variable in trained.weights:
+        variable.assign(np.full(variable.shape, 0.5, "float32"))
+    trained.save(saved)
+    members = [m for m in _valid_members(saved) if m[0] != "config.json"]
+    members.append(("config.json", b"not json", 8, 0))
+    path = _write_zip(tmp_path / "weights_only.keras", members)
+    model = _small_model()
+    saving.load_weights(model, path)
+    for got, want in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        saving.load_model(path)
+
+
+def test_optimizer_of_another_backend_is_mapped_or_refused(saved):
+    here = keras.backend.backend()
+    other = "jax" if here != "jax" else "torch"
+    config = {
+        "compile_config": {
+            "optimizer": {
+                "module": f"keras.src.backend.{other}.optimizers.{other}_adam",
+                "class_name": "Adam",
+                "registered_name": "Adam",
+            }
+        }
+    }
+    assert saving._optimizers_of_other_backends(config) == {"Adam": keras.optimizers.Adam}
+    config["compile_config"]["optimizer"]["module"] = f"keras.src.backend.{here}.optimizers"
+    assert saving._optimizers_of_other_backends(config) == {}
+
+    # Were the mapping ever to stop working, the loaded model is refused.
+    class Foreign:
+        pass
+
+    Foreign.__module__ = f"keras.src.backend.{other}.optimizers.{other}_adam"
+    model = types.SimpleNamespace(optimizer=Foreign())
+    with pytest.raises(ValueError, match=rf"a class of the {other} backend.*compile=False"):
+        saving._check_optimizer_backend(model, saved)
