@@ -91,7 +91,9 @@ def _number(value: float) -> str:
 
 
 def _loss(value: float) -> str:
-    return f"{value:.3g}"  # losses fall by orders of magnitude
+    # Three significant digits, as losses fall by orders of magnitude; "#" keeps
+    # trailing zeros ("1.30", not "1.3").
+    return f"{value:#.3g}".rstrip(".")
 
 
 def _seconds(value: float) -> str:
@@ -377,21 +379,21 @@ def dead_unit_findings(variants: dict, batch_norm: bool) -> list[str]:
         )
     elif ok:
         lines.append(_headline(variants, "dead_end"))
-        if BASELINE in ok:
-            relu = _final_per_layer(ok[BASELINE])
-            dying = [layer for layer, share in relu.items() if share > 0]
-            for name, v in ok.items():
-                if name == BASELINE or not dying:
-                    continue
-                other = _final_per_layer(v)
-                pairs = ", ".join(
-                    f"{layer} {_pct(relu[layer])} vs {_pct(other[layer])}" for layer in dying
-                )
-                fewer = sum(other[layer] < relu[layer] for layer in dying)
-                lines.append(
-                    f"Where ReLU ended with dead units, ReLU vs {_label(variants, name)} at the "
-                    f"end (mean over seeds): {pairs}; fewer in {fewer} of {len(dying)} layers."
-                )
+        relu = _final_per_layer(ok[BASELINE]) if BASELINE in ok else {}
+        dying = [layer for layer, share in relu.items() if share > 0]
+        if dying:
+            shares = ", ".join(f"{layer} {_pct(relu[layer])}" for layer in dying)
+            text = f"ReLU ended with dead units in {len(dying)} of {len(relu)} layers ({shares}; "
+            text += "mean over seeds)."
+            fewer = [
+                f"{_label(variants, name)} in "
+                f"{sum(_final_per_layer(v)[layer] < relu[layer] for layer in dying)}"
+                for name, v in ok.items()
+                if name != BASELINE
+            ]
+            if fewer:
+                text += f" Fewer dead units at the end in those layers: {', '.join(fewer)}."
+            lines.append(f"{text} Per layer and epoch: the tables below and `dead_units.png`.")
     lines.append(
         "A PReLU or LeakyReLU unit counted as dead here (input <= 0 on every probe sample) "
         "still passes slope * x and a gradient; a dead ReLU unit passes neither."
