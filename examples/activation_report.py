@@ -55,10 +55,10 @@ SEED_ARTICLE = (
     "bad values."
 )
 TIME_CAVEAT = (
-    "Wall time per epoch on a shared machine is not a measure of the layer's cost: other "
-    "processes, tracing and the monitors move it by more than the activation does. "
-    "`benchmarks/benchmark.py` measures the cost of the layer itself; no cost conclusion is "
-    "drawn here."
+    "Wall time per epoch on a shared machine is not a measure of the layer's cost: the load "
+    "of other processes moves it by more than the activation does, beyond the seed-to-seed "
+    "spread and in either direction from run to run. `benchmarks/benchmark.py` measures the "
+    "cost of the layer itself; no cost conclusion is drawn here."
 )
 
 
@@ -73,8 +73,8 @@ def label(variant: str, slope: float | None = None) -> str:
     }.get(variant, variant)
 
 
-def _label(results_variants: dict, name: str) -> str:
-    return label(name, results_variants[name]["initial_slope"])
+def _label(variants: dict, name: str) -> str:
+    return label(name, variants[name]["initial_slope"])
 
 
 def _pct(value: float) -> str:
@@ -465,10 +465,6 @@ def slope_findings(variants: dict) -> list[str]:
     return lines
 
 
-def time_findings(variants: dict) -> list[str]:
-    return [TIME_CAVEAT]
-
-
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -682,7 +678,7 @@ def render(results: dict, figures=tuple(FIGURES)) -> str:
         "Convergence": convergence_findings(variants),
         "Dead units": dead_unit_findings(variants, config["batch_norm"]),
         "Learned slopes": slope_findings(variants) or ["No PReLU variant was trained."],
-        "Time": time_findings(variants),
+        "Time": [TIME_CAVEAT],
     }
     out += ["## Conclusions", "", "Computed from the numbers below (and in `results.json`).", ""]
     for title, lines in findings.items():

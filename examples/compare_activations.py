@@ -321,9 +321,9 @@ class EpochProgress(keras.callbacks.Callback):
         self._done = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
         self._done = epoch + 1
-        values = [(key, (logs or {})[key]) for key in ("loss", "accuracy") if key in (logs or {})]
-        self._bar.update(self._done, values)
+        self._bar.update(self._done, [(k, logs[k]) for k in ("loss", "accuracy") if k in logs])
 
     def on_train_end(self, logs=None):
         if self._done < self.epochs:  # stopped early: end the bar's line
@@ -625,8 +625,21 @@ def completed_variants(out_dir: str, config: dict) -> dict:
 
 
 def main(argv=None) -> dict:
+    """Runs the experiment; returns the results in their `results.json` form.
+
+    Ctrl-C ends it with exit status 130 and keeps what was complete.
+    """
     parser = build_parser()
     args = parse_args(parser, argv)
+    try:
+        return run(parser, args)
+    except KeyboardInterrupt:  # before training; during it, `run` says what it kept
+        print("\nInterrupted before training started: nothing was written.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """The experiment with parsed options; bad circumstances end in `parser.error`."""
     try:
         check_out_dir(args.out)
     except OSError as error:
@@ -639,6 +652,14 @@ def main(argv=None) -> dict:
     os.makedirs(log_dir, exist_ok=True)
 
     distribution = Distribution(args.distribute)
+    try:
+        return _train_all(parser, args, data, log_dir, distribution)
+    finally:
+        distribution.close()
+
+
+def _train_all(parser, args, data: dict, log_dir: str, distribution: Distribution) -> dict:
+    """Trains every pending variant and seed, saving after each variant."""
     if args.distribute:
         if args.batch_size % distribution.devices:
             parser.error(
@@ -656,7 +677,6 @@ def main(argv=None) -> dict:
     try:
         done = completed_variants(args.out, config)
     except ValueError as error:
-        distribution.close()
         parser.error(
             f"--out {args.out!r}: {error}. Choose another --out, or delete "
             f"{os.path.join(args.out, 'results.json')} to start over."
@@ -698,8 +718,6 @@ def main(argv=None) -> dict:
         removed = f"; removed the partial log {current}" if current else ""
         print(f"\nInterrupted: kept {kept} in {args.out}{removed}.", file=sys.stderr)
         raise SystemExit(130) from None
-    finally:
-        distribution.close()
     print()
     print(activation_report.summary_text(results))
     print(f"Wrote {args.out}/results.json, report.md, figures and logs/.")

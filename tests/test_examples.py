@@ -279,6 +279,18 @@ def test_interrupt_keeps_complete_variants_and_removes_the_partial_log(
     assert "Incomplete run**: not yet trained: prelu_channelwise" in report
 
 
+def test_interrupt_before_training_exits_130_without_a_traceback(tmp_path, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_activations, "load_dataset", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        compare_activations.main(_tiny(tmp_path))
+    assert exit_info.value.code == 130
+    assert "Interrupted before training started: nothing was written." in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+
+
 def test_report_conclusions_follow_the_numbers(tmp_path, monkeypatch):
     results = _fake_experiment(tmp_path, monkeypatch)
     saved = _strict_json(tmp_path / "results.json")
