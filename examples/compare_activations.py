@@ -613,7 +613,8 @@ def completed_variants(out_dir: str, config: dict) -> dict:
     differences = [
         f"{key} {previous['config'].get(key)!r} there, {value!r} now"
         for key, value in config.items()
-        if previous["config"].get(key) != value
+        # Where the learning rate came from does not change the results; its value does.
+        if previous["config"].get(key) != value and key != "learning_rate_source"
     ]
     if differences:
         raise ValueError(

@@ -351,6 +351,9 @@ def test_rerun_resumes_and_other_options_are_refused(tmp_path, monkeypatch, caps
     assert trained == [("prelu", 0), ("prelu", 1), ("prelu", 2)]
     assert list(results["variants"]) == ["relu", "prelu"]
     assert "Resuming in" in capsys.readouterr().out
+    # The cnn's default learning rate, given explicitly, is the same configuration.
+    compare_activations.main(argv + ["--learning-rate", "1e-3"])
+    assert len(trained) == 3
     before = (tmp_path / "results.json").read_text()
     with pytest.raises(SystemExit) as exit_info:
         compare_activations.main(argv[:1] + ["3"] + argv[2:])  # --epochs 3
