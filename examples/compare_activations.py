@@ -1,19 +1,25 @@
 """How does PReLU change CNN training? Train one CNN with four activations.
 
-The same CNN (`examples.models`) is trained with `relu`, `leaky_relu`
-(fixed slope 0.25, PReLU's initial value), `prelu` (one learned slope per
-layer) and `prelu_channelwise` (one learned slope per channel), for several
-seeds. It records test accuracy, training curves, dead units
+The same CNN (`examples.models`) is trained with `relu`, `leaky_relu` (slope
+fixed at PReLU's initial value), `prelu` (one learned slope per layer) and
+`prelu_channelwise` (one learned slope per channel), for several seeds. It
+records test accuracy, training curves, dead units
 (`keras_prelu.callbacks.DeadUnitMonitor`), learned slopes
-(`keras_prelu.callbacks.SlopeMonitor`) and time per epoch, and writes:
+(`keras_prelu.callbacks.SlopeMonitor`) and time per epoch, prints a summary
+table, and writes:
 
-- `OUT/results.json`: every number, under `"variants"`;
+- `OUT/results.json`: every number (strict JSON: a non-finite number is null);
 - `OUT/report.md`: tables and conclusions computed from those numbers;
 - `OUT/training_curves.png`, `OUT/dead_units.png`, `OUT/slopes.png`;
 - `OUT/logs/<variant>_seed<k>.csv`: the per-epoch logs of each run.
 
-Results are rewritten after each variant, so an interrupted run keeps the
-variants it completed.
+Results are rewritten after each variant. Run again with the same options
+into the same `--out`, and it resumes: variants already complete there are
+kept, not retrained. Results of other options in that `--out` are never
+mixed in: the run is refused. Ctrl-C keeps the complete variants.
+
+A run whose loss or slopes become NaN or infinite stops (Keras's
+`TerminateOnNaN`) and is recorded as diverged; the other runs go on.
 
 `--distribute` trains data-parallel over all local devices
 (`keras.distribution.DataParallel` on JAX, `tf.distribute.MirroredStrategy`
@@ -21,28 +27,35 @@ on TensorFlow; PyTorch is refused). The batch size is global; every split is
 cut to a multiple of the device count so that each batch divides evenly.
 Under MirroredStrategy, BatchNormalization uses per-replica statistics.
 
-Run: `KERAS_BACKEND=jax python -m examples.compare_activations`
-(any backend; `--help` lists the options). The default, scikit-learn's
-bundled 8x8 digits, needs no download.
+Run from the project root: `KERAS_BACKEND=tensorflow python -m
+examples.compare_activations` (any backend; `--help` lists the options).
+The default data set, scikit-learn's bundled 8x8 digits, needs no download.
 """
+
+import os
+import sys
+
+if not __package__:  # run as a script: `python examples/compare_activations.py`
+    # Python put examples/ first on the path, so `examples` would resolve to
+    # whichever package of that name is installed (tf2onnx ships one).
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import contextlib
 import json
 import math
-import os
 import tempfile
 import time
 
 import keras
 import numpy as np
 
+import keras_prelu
 from examples import activation_report
 from examples.activation_report import describe
 from examples.models import ACTIVATIONS
-from examples.models import INITIAL_SLOPE
-from examples.models import build_cnn
-from examples.models import build_resnet
+from examples.models import BUILDERS
+from examples.models import check_slope
 from examples.models import describe_model
 from keras_prelu.callbacks import DeadUnitMonitor
 from keras_prelu.callbacks import SlopeMonitor
@@ -52,7 +65,11 @@ from keras_prelu.callbacks import prelu_layers
 VARIANTS = ACTIVATIONS
 DATASETS = ("digits", "fashion_mnist", "cifar10")
 OFFLINE_DATASET = "digits"
-MODELS = {"cnn": build_cnn, "resnet": build_resnet}
+# AdamW's learning rate per model when --learning-rate is not given. The plain
+# model's is where ReLU units die there (examples/README.md has the search).
+LEARNING_RATES = {"cnn": 1e-3, "plain": 1e-2, "resnet": 1e-3}
+MAX_SEEDS = 100
+MAX_EPOCHS = 1000
 DEFAULT_OUT = os.path.join("runs", "compare_activations")
 # The split of the data is fixed; the seeds vary initialisation and shuffling.
 SPLIT_SEED = 0
@@ -62,58 +79,120 @@ class DatasetUnavailableError(RuntimeError):
     """A dataset that has to be downloaded could not be."""
 
 
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an int in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}. Received: {text!r}")
+        return value
+
+    return parse
+
+
+def _real(minimum: float, inclusive: bool):
+    """An argparse type: a finite float above (or at) `minimum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}. Received: {text!r}")
+        return value
+
+    return parse
+
+
+def _slope(text: str) -> float:
+    try:
+        return check_slope(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number that is finite in float32. Received: {text!r}"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m examples.compare_activations",
-        description="Train one CNN with ReLU, LeakyReLU, PReLU and channel-wise PReLU and compare.",
+        description="Train one CNN with ReLU, LeakyReLU, PReLU and channel-wise PReLU and "
+        "compare them. Run it from the project root.",
     )
     parser.add_argument(
-        "--seeds", type=int, default=4, help="number of seeds per variant (default: 4)"
+        "--seeds",
+        type=_integer(1, MAX_SEEDS),
+        default=4,
+        help=f"number of seeds per variant, 1 to {MAX_SEEDS} (default: 4)",
     )
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default: 10)")
+    parser.add_argument(
+        "--epochs",
+        type=_integer(1, MAX_EPOCHS),
+        default=10,
+        help=f"epochs per run, 1 to {MAX_EPOCHS} (default: 10)",
+    )
     parser.add_argument(
         "--dataset",
         default=OFFLINE_DATASET,
-        help=f"one of {', '.join(DATASETS)} (default: {OFFLINE_DATASET}, bundled with "
-        "scikit-learn; the others are downloaded by keras.datasets)",
+        choices=DATASETS,
+        help=f"default: {OFFLINE_DATASET}, bundled with scikit-learn; the others are "
+        "downloaded by keras.datasets",
     )
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
         help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all)",
     )
-    parser.add_argument("--model", default="cnn", help=f"one of {', '.join(MODELS)} (default: cnn)")
+    parser.add_argument(
+        "--model",
+        default="cnn",
+        choices=tuple(BUILDERS),
+        help="cnn: Conv-BatchNorm blocks; plain: a deeper CNN without BatchNorm, where ReLU "
+        "units die; resnet: a small ResNet (default: cnn)",
+    )
     parser.add_argument(
         "--out", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="global batch size (default: 32)"
+        "--batch-size", type=_integer(1, 2**16), default=32, help="global batch size (default: 32)"
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)"
+        "--learning-rate",
+        type=_real(0, inclusive=False),
+        default=None,
+        help="AdamW learning rate, > 0 (default: per model: "
+        + ", ".join(f"{model} {rate:g}" for model, rate in LEARNING_RATES.items())
+        + ")",
     )
     parser.add_argument(
         "--slope-init",
-        type=float,
-        default=INITIAL_SLOPE,
-        help=f"initial PReLU slope, and the fixed LeakyReLU slope (default: {INITIAL_SLOPE}, as in He et al. "
-        "2015 and torch; 0 starts PReLU as ReLU)",
+        type=_slope,
+        default=keras_prelu.DEFAULT_SLOPE,
+        help="initial PReLU slope, and the fixed LeakyReLU slope (default: "
+        f"{keras_prelu.DEFAULT_SLOPE}, as in He et al. 2015 and torch; 0 starts PReLU as ReLU)",
     )
     parser.add_argument(
         "--weight-decay",
-        type=float,
+        type=_real(0, inclusive=True),
         default=1e-4,
-        help="AdamW weight decay, never applied to PReLU slopes (default: 1e-4)",
+        help="AdamW weight decay, >= 0, never applied to PReLU slopes (default: 1e-4)",
     )
     parser.add_argument(
         "--probe-size",
-        type=int,
+        type=_integer(1, 100_000),
         default=256,
         help="training samples in the dead-unit probe batch (default: 256)",
     )
     parser.add_argument(
         "--limit",
-        type=int,
+        type=_integer(1),
         default=None,
         help="use at most this many samples of each split (quick trials, tests)",
     )
@@ -127,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         type=int,
         default=1,
-        choices=(0, 1, 2),
-        help="Keras fit verbosity; 1 shows progress bars",
+        choices=(0, 1),
+        help="1: one progress bar per run (default); 0: none",
     )
     return parser
 
@@ -136,24 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parses and checks the options; bad ones end in `parser.error`."""
     args = parser.parse_args(argv)
-    if args.dataset not in DATASETS:
-        parser.error(f"unknown --dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if args.model not in MODELS:
-        parser.error(f"unknown --model {args.model!r}; choose one of: {', '.join(MODELS)}")
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown or not variants:
         parser.error(
-            f"unknown variant(s) {unknown or variants}; choose from: {', '.join(VARIANTS)}"
+            f"argument --variants: unknown variant(s) {unknown or variants}; "
+            f"choose from: {', '.join(VARIANTS)}. Received: {args.variants!r}"
         )
-    args.variants = list(dict.fromkeys(variants))
-    for option in ("seeds", "epochs", "batch_size", "probe_size"):
-        if getattr(args, option) < 1:
-            parser.error(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
-    if not math.isfinite(args.slope_init):
-        parser.error(f"--slope-init must be a finite number, got {args.slope_init}")
-    if args.limit is not None and args.limit < 1:
-        parser.error(f"--limit must be >= 1, got {args.limit}")
+    args.variants = [name for name in VARIANTS if name in variants]
+    args.learning_rate_source = "--learning-rate"
+    if args.learning_rate is None:
+        args.learning_rate = LEARNING_RATES[args.model]
+        args.learning_rate_source = f"the default for --model {args.model}"
     if args.distribute and keras.backend.backend() not in ("jax", "tensorflow"):
         parser.error(
             f"--distribute is not supported on the {keras.backend.backend()} backend; "
@@ -234,6 +307,29 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One progress bar over all epochs of a `fit`, with training loss and accuracy."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_train_begin(self, logs=None):
+        self._bar = keras.utils.Progbar(
+            self.epochs, unit_name="epoch", stateful_metrics=("loss", "accuracy")
+        )
+        self._done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._done = epoch + 1
+        self._bar.update(self._done, [(k, logs[k]) for k in ("loss", "accuracy") if k in logs])
+
+    def on_train_end(self, logs=None):
+        if self._done < self.epochs:  # stopped early: end the bar's line
+            self._bar.update(self._done, finalize=True)
+
+
 class Distribution:
     """Where a run's variables live: one device, or data-parallel over all."""
 
@@ -277,16 +373,41 @@ class Distribution:
         return x[:keep], y[:keep]
 
 
+def log_path(log_dir: str, variant: str, seed: int) -> str:
+    return os.path.join(log_dir, f"{variant}_seed{seed}.csv")
+
+
+def _first_non_finite_epoch(history: dict, slopes: dict) -> int | None:
+    """The first epoch (from 1) with a non-finite loss or slope statistic, or None."""
+    keys = [key for key in history if key.endswith("loss") or key.startswith("slope/")]
+    bad = [
+        epoch
+        for key in keys
+        for epoch, value in enumerate(history[key], start=1)
+        if not math.isfinite(value)
+    ]
+    if bad:
+        return min(bad)
+    if not all(np.isfinite(values).all() for values in slopes.values()):
+        return len(history["loss"])
+    return None
+
+
 def train_once(
     variant: str, seed: int, data: dict, args, distribution: Distribution, log_dir: str
 ) -> dict:
-    """Trains one variant with one seed; returns its numbers."""
+    """Trains one variant with one seed; returns its numbers.
+
+    A diverged run (a NaN or infinite loss stops it) has `diverged_at` set to
+    the epoch, its history padded with NaN to `args.epochs`, and NaN test
+    numbers: the accuracy of a network of NaNs would mean nothing.
+    """
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         distribution.trim(*data["splits"][key]) for key in ("train", "val", "test")
     )
     with distribution.scope():
-        model = MODELS[args.model](
+        model = BUILDERS[args.model](
             variant,
             input_shape=data["input_shape"],
             num_classes=data["num_classes"],
@@ -301,10 +422,16 @@ def train_once(
         )
     timer = EpochTimer()
     dead_units = DeadUnitMonitor(x_train[: args.probe_size], data_format="channels_last")
+    # Monitors before CSVLogger, which writes the logs they add.
     callbacks = [timer, dead_units]
     if variant.startswith("prelu"):
         callbacks.append(SlopeMonitor())
-    callbacks.append(keras.callbacks.CSVLogger(os.path.join(log_dir, f"{variant}_seed{seed}.csv")))
+    callbacks += [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(log_path(log_dir, variant, seed)),
+    ]
+    if args.verbose:
+        callbacks.append(EpochProgress(args.epochs))
     history = model.fit(
         x_train,
         y_train,
@@ -312,19 +439,31 @@ def train_once(
         epochs=args.epochs,
         validation_data=(x_val, y_val),
         callbacks=callbacks,
-        verbose=args.verbose,
-    )
-    test = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True)
+        verbose=0,
+    ).history
+    slopes = {
+        name: keras.ops.convert_to_numpy(layer.alpha).ravel()
+        for name, layer in prelu_layers(model).items()
+    }
+    diverged_at = _first_non_finite_epoch(history, slopes)
+    missing = args.epochs - len(history["loss"])
+    history = {
+        key: [float(v) for v in values] + [math.nan] * missing for key, values in history.items()
+    }
+    if diverged_at is None:
+        test = model.evaluate(
+            x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True
+        )
+    else:
+        test = {"accuracy": math.nan, "loss": math.nan}
     return {
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history": history,
+        "diverged_at": diverged_at,
         "test_accuracy": float(test["accuracy"]),
         "test_loss": float(test["loss"]),
-        "seconds_per_epoch": timer.seconds,
+        "seconds_per_epoch": timer.seconds + [math.nan] * missing,
         "dead_units_before_training": dead_units.initial,
-        "slopes": {
-            name: keras.ops.convert_to_numpy(layer.alpha).ravel().tolist()
-            for name, layer in prelu_layers(model).items()
-        },
+        "slopes": {name: values.tolist() for name, values in slopes.items()},
         "params": int(model.count_params()),
     }
 
@@ -338,8 +477,8 @@ def _curves(per_seed) -> dict:
     }
 
 
-def summarize(runs: list[dict], initial_slope: float | None = None) -> dict:
-    """Aggregates the runs (one per seed) of one variant.
+def summarize(runs: list[dict], initial_slope: float | None, wall_seconds: float) -> dict:
+    """Aggregates the runs (one per seed, in seed order) of one variant.
 
     `initial_slope` is the variant's initial (PReLU) or fixed (LeakyReLU)
     slope; None for ReLU.
@@ -350,6 +489,12 @@ def summarize(runs: list[dict], initial_slope: float | None = None) -> dict:
     summary = {
         "params": runs[0]["params"],
         "initial_slope": initial_slope,
+        "wall_seconds": wall_seconds,
+        "diverged": [
+            {"seed": seed, "epoch": run["diverged_at"]}
+            for seed, run in enumerate(runs)
+            if run["diverged_at"] is not None
+        ],
         "test_accuracy": describe(run["test_accuracy"] for run in runs),
         "test_loss": describe(run["test_loss"] for run in runs),
         "curves": {
@@ -397,17 +542,105 @@ def summarize(runs: list[dict], initial_slope: float | None = None) -> dict:
     return summary
 
 
-def save_json(results: dict, path: str) -> None:
-    """Writes atomically, so an interrupted run never leaves half a file."""
-    directory = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-        json.dump(results, handle, indent=1)
-    os.replace(handle.name, path)
+def strict(value):
+    """`value` with every non-finite float replaced by None, as strict JSON needs."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def save_results(results: dict, out_dir: str) -> dict:
+    """Writes results.json (strict JSON), report.md and figures; returns the strict form."""
+    clean = strict(results)
+    text = json.dumps(clean, indent=1, allow_nan=False)
+    activation_report.write_atomic(os.path.join(out_dir, "results.json"), text)
+    activation_report.write(clean, out_dir)
+    return clean
+
+
+def _config(args, data: dict, distribution: Distribution) -> dict:
+    """What defines the results: a resumed run must match it exactly."""
+    sizes = {key: len(distribution.trim(*split)[0]) for key, split in data["splits"].items()}
+    model = BUILDERS[args.model](
+        VARIANTS[0],
+        input_shape=data["input_shape"],
+        num_classes=data["num_classes"],
+        slope=args.slope_init,
+    )
+    return {
+        "dataset": args.dataset,
+        "model": args.model,
+        "model_description": describe_model(model),
+        "batch_norm": any(isinstance(x, keras.layers.BatchNormalization) for x in model.layers),
+        "samples": sizes,
+        "input_shape": list(data["input_shape"]),
+        "seeds": list(range(args.seeds)),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "slope_init": args.slope_init,
+        "learning_rate": args.learning_rate,
+        "learning_rate_source": args.learning_rate_source,
+        "weight_decay": args.weight_decay,
+        "optimizer": f"AdamW(learning_rate={args.learning_rate:g}, "
+        f"weight_decay={args.weight_decay:g}), no weight decay on PReLU slopes",
+        "probe_size": min(args.probe_size, sizes["train"]),
+        "distribution": distribution.description,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+    }
+
+
+def completed_variants(out_dir: str, config: dict) -> dict:
+    """The variants already complete in `out_dir` with exactly this `config`.
+
+    Raises:
+        ValueError: `out_dir` holds results that cannot be read, or of another
+            configuration.
+    """
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.exists(path):
+        return {}
+    try:
+        previous = activation_report.load(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"its results.json cannot be resumed: {error}") from error
+    # Through JSON, so that tuples and lists, ints and floats compare alike.
+    config = json.loads(json.dumps(config))
+    differences = [
+        f"{key} {previous['config'].get(key)!r} there, {value!r} now"
+        for key, value in config.items()
+        # Where the learning rate came from does not change the results; its value does.
+        if previous["config"].get(key) != value and key != "learning_rate_source"
+    ]
+    if differences:
+        raise ValueError(
+            "it holds results of another configuration ("
+            + "; ".join(differences)
+            + "), which would be mixed with these"
+        )
+    return previous["variants"]
 
 
 def main(argv=None) -> dict:
+    """Runs the experiment; returns the results in their `results.json` form.
+
+    Ctrl-C ends it with exit status 130 and keeps what was complete.
+    """
     parser = build_parser()
     args = parse_args(parser, argv)
+    try:
+        return run(parser, args)
+    except KeyboardInterrupt:  # before training; during it, `run` says what it kept
+        print("\nInterrupted before training started: nothing was written.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """The experiment with parsed options; bad circumstances end in `parser.error`."""
     try:
         check_out_dir(args.out)
     except OSError as error:
@@ -420,10 +653,19 @@ def main(argv=None) -> dict:
     os.makedirs(log_dir, exist_ok=True)
 
     distribution = Distribution(args.distribute)
+    try:
+        return _train_all(parser, args, data, log_dir, distribution)
+    finally:
+        distribution.close()
+
+
+def _train_all(parser, args, data: dict, log_dir: str, distribution: Distribution) -> dict:
+    """Trains every pending variant and seed, saving after each variant."""
     if args.distribute:
         if args.batch_size % distribution.devices:
             parser.error(
-                f"--batch-size {args.batch_size} must be a multiple of the {distribution.devices} devices"
+                f"--batch-size {args.batch_size} must be a multiple of the "
+                f"{distribution.devices} devices"
             )
         print(f"Data-parallel training: {distribution.description}")
         if distribution.devices == 1:
@@ -432,49 +674,54 @@ def main(argv=None) -> dict:
                 "XLA_FLAGS=--xla_force_host_platform_device_count=N (JAX), or split the CPU with "
                 "tf.config.set_logical_device_configuration before Keras starts (TensorFlow)."
             )
-    sizes = {key: len(distribution.trim(*split)[0]) for key, split in data["splits"].items()}
-    results = {
-        "config": {
-            "dataset": args.dataset,
-            "model": args.model,
-            "model_description": describe_model(args.model),
-            "samples": sizes,
-            "input_shape": list(data["input_shape"]),
-            "seeds": list(range(args.seeds)),
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "slope_init": args.slope_init,
-            "optimizer": f"AdamW(learning_rate={args.learning_rate}, weight_decay={args.weight_decay}), "
-            "no weight decay on PReLU slopes",
-            "probe_size": min(args.probe_size, sizes["train"]),
-            "distribution": distribution.description,
-            "backend": keras.backend.backend(),
-            "keras_version": keras.__version__,
-            "cpu_count": os.cpu_count(),
-        },
-        "variants": {},
-        "pending": list(args.variants),
-        "wall_seconds": 0.0,
-    }
-    start = time.perf_counter()
+    config = _config(args, data, distribution)
     try:
-        for variant in args.variants:
+        done = completed_variants(args.out, config)
+    except ValueError as error:
+        parser.error(
+            f"--out {args.out!r}: {error}. Choose another --out, or delete "
+            f"{os.path.join(args.out, 'results.json')} to start over."
+        )
+    results = {
+        "config": config,
+        "machine": {"cpu_count": os.cpu_count()},
+        "variants": done,
+        "pending": [name for name in args.variants if name not in done],
+    }
+    if done:
+        print(
+            f"Resuming in {args.out}: {', '.join(done)} already complete with these options; "
+            f"to train: {', '.join(results['pending']) or 'nothing'}."
+        )
+    current = None
+    try:
+        for variant in list(results["pending"]):
             runs = []
-            for seed in range(args.seeds):
-                print(f"=== {variant}, seed {seed + 1}/{args.seeds} ===", flush=True)
+            start = time.perf_counter()
+            slope = None if variant == "relu" else args.slope_init
+            for seed in config["seeds"]:
+                current = log_path(log_dir, variant, seed)
+                if args.verbose:
+                    name = activation_report.label(variant, slope)
+                    print(f"{name}, seed {seed + 1}/{args.seeds}", flush=True)
                 runs.append(train_once(variant, seed, data, args, distribution, log_dir))
-            results["variants"][variant] = summarize(
-                runs, None if variant == "relu" else args.slope_init
-            )
+            current = None
+            results["variants"][variant] = summarize(runs, slope, time.perf_counter() - start)
+            results["variants"] = {
+                name: results["variants"][name] for name in VARIANTS if name in results["variants"]
+            }
             results["pending"].remove(variant)
-            results["wall_seconds"] = time.perf_counter() - start
-            save_json(results, os.path.join(args.out, "results.json"))
-            activation_report.write(results, args.out)
-    finally:
-        distribution.close()
-    print(
-        f"Done in {results['wall_seconds']:.0f} s; wrote {args.out}/results.json, report.md and plots."
-    )
+            results = save_results(results, args.out)
+    except KeyboardInterrupt:
+        if current is not None and os.path.exists(current):
+            os.remove(current)
+        kept = ", ".join(results["variants"]) or "nothing (no variant was complete)"
+        removed = f"; removed the partial log {current}" if current else ""
+        print(f"\nInterrupted: kept {kept} in {args.out}{removed}.", file=sys.stderr)
+        raise SystemExit(130) from None
+    print()
+    print(activation_report.summary_text(results))
+    print(f"Wrote {args.out}/results.json, report.md, figures and logs/.")
     return results
 
 

@@ -4,41 +4,30 @@ Every builder names its activation layers `act1`, `act2`, ... in depth order,
 so that monitors, logs and the experiment's tables line up across variants.
 Layers get an explicit `data_format="channels_last"`, so the models work
 whatever `keras.config.image_data_format()` says.
+
+- `build_cnn`: Conv-BatchNorm-activation blocks, then a Dense-activation layer.
+- `build_resnet`: a small ResNet-style CNN with BatchNorm.
+- `build_plain`: a deeper CNN without BatchNorm, He-initialised: the classic
+  setting of dying ReLU units.
+
+`describe_model(model)` says, from a built model, what feeds each activation.
 """
 
 import itertools
-import math
 
 import keras
+import numpy as np
 
 import keras_prelu
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "prelu_channelwise")
-# PReLU's initial slope (He et al. 2015, torch) and LeakyReLU's fixed one: the
-# leaky variant differs from the PReLU variants only in that its slope is not
-# learned.
-INITIAL_SLOPE = 0.25
 DATA_FORMAT = "channels_last"
 # The default 0.99 leaves BatchNorm's moving statistics far from the batch
 # statistics after the few dozen steps per epoch of a small data set, which
 # would distort the inference-mode probes of the monitors.
 BN_MOMENTUM = 0.9
-
-
-def describe_model(builder: str) -> str:
-    """A sentence on where the default model of `builder` has its activation layers."""
-    if builder == "cnn":
-        return (
-            "Sequential CNN (build_cnn); act1, act2 and act3 follow Conv-BatchNorm blocks of 16, 32 and 64 "
-            "channels, act4 follows the Dense(64) hidden layer, which has no "
-            "BatchNorm; then the softmax classifier."
-        )
-    if builder == "resnet":
-        return (
-            "ResNet-style CNN (build_resnet); act1 follows the stem's Conv-BatchNorm, then each residual "
-            "block has one activation after its first Conv-BatchNorm and one after the addition."
-        )
-    raise ValueError(f"Unknown builder {builder!r}; choose 'cnn' or 'resnet'.")
+# Keras creates weights in float32, so a slope must be representable there.
+_FLOAT32_MAX = float(np.finfo("float32").max)
 
 
 def check_activation(name: str) -> str:
@@ -48,17 +37,21 @@ def check_activation(name: str) -> str:
 
 
 def check_slope(slope) -> float:
+    """Returns `slope` as a float; raises ValueError unless it is finite in float32."""
     try:
         value = float(slope)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         value = float("nan")
-    if not math.isfinite(value) or isinstance(slope, bool):
-        raise ValueError(f"`slope` must be a finite number. Received: slope={slope!r}")
+    if isinstance(slope, bool) or not abs(value) <= _FLOAT32_MAX:
+        raise ValueError(
+            f"`slope` must be a number that is finite in float32 (|slope| <= {_FLOAT32_MAX:.4g}). "
+            f"Received: slope={slope!r}"
+        )
     return value
 
 
 def make_activation(
-    name: str, layer_name: str | None = None, slope: float = INITIAL_SLOPE
+    name: str, layer_name: str | None = None, slope: float = keras_prelu.DEFAULT_SLOPE
 ) -> keras.layers.Layer:
     """Returns a new activation layer for one of `ACTIVATIONS`.
 
@@ -94,8 +87,20 @@ def _batch_norm(name: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(axis=-1, momentum=BN_MOMENTUM, name=name)
 
 
+def _pool(name: str) -> keras.layers.MaxPooling2D:
+    return keras.layers.MaxPooling2D(data_format=DATA_FORMAT, name=name)
+
+
+def _global_pool() -> keras.layers.GlobalAveragePooling2D:
+    return keras.layers.GlobalAveragePooling2D(data_format=DATA_FORMAT, name="gap")
+
+
+def _classifier(num_classes: int) -> keras.layers.Dense:
+    return keras.layers.Dense(num_classes, activation="softmax", name="classifier")
+
+
 def conv_bn_act(
-    filters: int, activation: str, depth: int, slope: float = INITIAL_SLOPE
+    filters: int, activation: str, depth: int, slope: float = keras_prelu.DEFAULT_SLOPE
 ) -> list[keras.layers.Layer]:
     """Conv2D (3x3) -> BatchNormalization -> activation, numbered `depth`."""
     return [
@@ -111,7 +116,7 @@ def build_cnn(
     num_classes: int = 10,
     filters: tuple[int, ...] = (16, 32, 64),
     dense_units: int = 64,
-    slope: float = INITIAL_SLOPE,
+    slope: float = keras_prelu.DEFAULT_SLOPE,
 ) -> keras.Sequential:
     """A Sequential CNN of Conv-BN-activation blocks.
 
@@ -126,15 +131,54 @@ def build_cnn(
     for depth, width in enumerate(filters, start=1):
         layers += conv_bn_act(width, activation, depth, slope)
         if depth < len(filters) and size > 2:
-            layers.append(keras.layers.MaxPooling2D(data_format=DATA_FORMAT, name=f"pool{depth}"))
+            layers.append(_pool(f"pool{depth}"))
             size //= 2
     layers += [
-        keras.layers.GlobalAveragePooling2D(data_format=DATA_FORMAT, name="gap"),
+        _global_pool(),
         keras.layers.Dense(dense_units, name="dense"),
         make_activation(activation, f"act{len(filters) + 1}", slope),
-        keras.layers.Dense(num_classes, activation="softmax", name="classifier"),
+        _classifier(num_classes),
     ]
     return keras.Sequential(layers, name=f"cnn_{activation}")
+
+
+def build_plain(
+    activation: str = "relu",
+    input_shape: tuple[int, int, int] = (8, 8, 1),
+    num_classes: int = 10,
+    filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64),
+    slope: float = keras_prelu.DEFAULT_SLOPE,
+) -> keras.Sequential:
+    """A deeper Sequential CNN without BatchNormalization: Conv-activation only.
+
+    Each entry of `filters` is a 3x3 convolution (with bias, He-normal
+    initialised, as He et al. 2015 derived for rectifiers) followed by the
+    activation; a 2x2 max pool follows every second convolution while the
+    feature map is larger than 2x2. Global average pooling feeds the softmax
+    classifier. Nothing re-centres the pre-activations, so a large update can
+    push a ReLU unit's input below zero for every sample: the unit then
+    outputs 0 and gets no gradient, that is, it dies. `slope` is the PReLU
+    initial slope and the LeakyReLU fixed slope.
+    """
+    layers = [keras.Input(input_shape)]
+    size = min(input_shape[:2])
+    for depth, width in enumerate(filters, start=1):
+        layers += [
+            keras.layers.Conv2D(
+                width,
+                3,
+                padding="same",
+                kernel_initializer="he_normal",
+                data_format=DATA_FORMAT,
+                name=f"conv{depth}",
+            ),
+            make_activation(activation, f"act{depth}", slope),
+        ]
+        if depth % 2 == 0 and depth < len(filters) and size > 2:
+            layers.append(_pool(f"pool{depth // 2}"))
+            size //= 2
+    layers += [_global_pool(), _classifier(num_classes)]
+    return keras.Sequential(layers, name=f"plain_{activation}")
 
 
 def build_resnet(
@@ -143,7 +187,7 @@ def build_resnet(
     num_classes: int = 10,
     widths: tuple[int, ...] = (16, 32),
     blocks_per_stage: int = 1,
-    slope: float = INITIAL_SLOPE,
+    slope: float = keras_prelu.DEFAULT_SLOPE,
 ) -> keras.Model:
     """A small functional ResNet-style CNN (He et al. 2016 basic blocks).
 
@@ -173,6 +217,60 @@ def build_resnet(
                     _conv(width, 1, f"{name}_proj", strides)(x)
                 )
             x = act()(keras.layers.Add(name=f"{name}_add")([shortcut, y]))
-    x = keras.layers.GlobalAveragePooling2D(data_format=DATA_FORMAT, name="gap")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    outputs = _classifier(num_classes)(_global_pool()(x))
     return keras.Model(inputs, outputs, name=f"resnet_{activation}")
+
+
+BUILDERS = {"cnn": build_cnn, "plain": build_plain, "resnet": build_resnet}
+
+
+def _layer_text(layer) -> str:
+    """A layer's name, class and (for Conv2D and Dense) size and initializer."""
+    details = ""
+    if isinstance(layer, keras.layers.Conv2D):
+        size = "x".join(str(k) for k in layer.kernel_size)
+        init = type(layer.kernel_initializer).__name__
+        details = f" {layer.filters} {size}, {init}{'' if layer.use_bias else ', no bias'}"
+    elif isinstance(layer, keras.layers.Dense):
+        details = f" {layer.units}, {type(layer.kernel_initializer).__name__}"
+    return f"{layer.name} ({type(layer).__name__}{details})"
+
+
+def describe_model(model: keras.Model) -> str:
+    """Says what feeds each activation layer (`act*`) of a built model.
+
+    The description is read from the model itself: for every activation
+    layer, the layers that produce its input, back through BatchNormalization
+    to the convolution, dense or merge layer before it.
+    """
+    producers = {}
+    for layer in model.layers:
+        try:
+            producers[id(layer.output)] = layer
+        except (AttributeError, ValueError):  # not called, or called more than once
+            continue
+
+    def feeding(tensor) -> list[str]:
+        chain = []
+        layer = producers.get(id(tensor))
+        while layer is not None:
+            text = _layer_text(layer)
+            if isinstance(layer.input, (list, tuple)):  # a merge, e.g. a residual Add
+                inputs = [producers.get(id(t)) for t in layer.input]
+                text += " of " + " and ".join(p.name if p else "the input" for p in inputs)
+            chain.append(text)
+            if not isinstance(layer, keras.layers.BatchNormalization):
+                break
+            layer = producers.get(id(layer.input))
+        return chain or ["the input"]
+
+    acts = [layer for layer in model.layers if layer.name.startswith("act")]
+    normalised = sum(
+        isinstance(producers.get(id(layer.input)), keras.layers.BatchNormalization)
+        for layer in acts
+    )
+    parts = [f"{layer.name} <- {' <- '.join(feeding(layer.input))}" for layer in acts]
+    return (
+        f"{model.name}, {model.count_params()} parameters; {len(acts)} activation layers, "
+        f"{normalised} of them right after BatchNormalization: " + "; ".join(parts) + "."
+    )

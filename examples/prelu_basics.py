@@ -89,9 +89,8 @@ def main(argv=None) -> dict[str, dict]:
     for title, result in results.items():
         slopes = result["slopes"]
         print(f"{title}: input {result['input_shape']} -> output {result['output_shape']}")
-        print(
-            f"  initial slope{'s' if slopes.size > 1 else ''} (shape {slopes.shape}): {slopes.ravel().tolist()}"
-        )
+        plural = "s" if slopes.size > 1 else ""
+        print(f"  initial slope{plural} (shape {slopes.shape}): {slopes.ravel().tolist()}")
     return results
 
 

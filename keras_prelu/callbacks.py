@@ -123,6 +123,12 @@ class SlopeMonitor(keras.callbacks.Callback):
     (and, with a plain directory, the scalars too) to TensorBoard. A model
     without PReLU layers gets a warning and no entries.
 
+    When training diverges, a layer's slopes can become NaN or infinite. Then
+    its three stats are logged as NaN, its histogram for that epoch is `None`
+    (and is not written to TensorBoard), and a warning names the layer, once
+    per layer and `fit`; training goes on, so `keras.callbacks.TerminateOnNaN`
+    or the caller decides what to do about the divergence.
+
     Args:
         bins: int. Number of histogram bins. Defaults to `20`.
         tensorboard: `None`, a `keras.callbacks.TensorBoard` callback or a
@@ -135,7 +141,8 @@ class SlopeMonitor(keras.callbacks.Callback):
 
     Attributes:
         histograms: dict. Layer name to a list, one entry per epoch, of
-            `(counts, bin_edges)` NumPy arrays.
+            `(counts, bin_edges)` NumPy arrays, or `None` for an epoch whose
+            slopes could not be binned (not finite).
 
     Example:
 
@@ -162,8 +169,9 @@ class SlopeMonitor(keras.callbacks.Callback):
                 f"directory. Received: tensorboard={tensorboard!r}"
             )
         self.bins = bins
-        self.histograms: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.histograms: dict[str, list[tuple[np.ndarray, np.ndarray] | None]] = {}
         self._writer = None
+        self._warned: set[str] = set()
 
     def on_train_begin(self, logs=None):
         self._layers = prelu_layers(self.model)
@@ -173,28 +181,48 @@ class SlopeMonitor(keras.callbacks.Callback):
                 stacklevel=2,
             )
         self.histograms = {name: [] for name in self._layers}
+        self._warned = set()
         if self._log_dir is not None and self._layers:
             self._writer = _SummaryWriter(os.fspath(self._log_dir))
 
     def on_epoch_end(self, epoch, logs=None):
         for name, layer in self._layers.items():
-            slopes = _slopes(layer).ravel()
-            stats = {
-                "mean": float(slopes.mean()),
-                "min": float(slopes.min()),
-                "max": float(slopes.max()),
-            }
-            counts, edges = np.histogram(slopes, bins=self.bins)
-            self.histograms[name].append((counts, edges))
+            stats, histogram = self._layer_stats(name, _slopes(layer).ravel(), epoch)
+            self.histograms[name].append(histogram)
             if logs is not None:
                 logs.update({f"slope/{name}/{stat}": value for stat, value in stats.items()})
             if self._writer is not None:
-                self._writer.histogram(f"slope/{name}", counts, edges, step=epoch)
+                if histogram is not None:
+                    self._writer.histogram(f"slope/{name}", *histogram, step=epoch)
                 if self._scalars_to_tensorboard:
                     for stat, value in stats.items():
                         self._writer.scalar(f"slope/{name}/{stat}", value, step=epoch)
         if self._writer is not None:
             self._writer.flush()
+
+    def _layer_stats(self, name: str, slopes: np.ndarray, epoch: int):
+        """The stats and histogram of one layer's slopes; NaN and None when not finite."""
+        if np.isfinite(slopes).all():
+            # Huge slopes may overflow the mean or the bin width: those are handled below.
+            with np.errstate(over="ignore", invalid="ignore"):
+                stats = {"mean": slopes.mean(), "min": slopes.min(), "max": slopes.max()}
+                try:
+                    histogram = np.histogram(slopes, self.bins)
+                    return {k: float(v) for k, v in stats.items()}, histogram
+                except ValueError:  # a finite range too wide for finite-sized bins
+                    reason = "slopes too far apart to bin"
+        else:
+            stats = dict.fromkeys(("mean", "min", "max"), float("nan"))
+            reason = "slopes that are NaN or infinite, so its slope stats are logged as NaN"
+        if name not in self._warned:
+            self._warned.add(name)
+            warnings.warn(
+                f"SlopeMonitor: PReLU layer {name!r} has {reason} at epoch {epoch + 1} "
+                "(did training diverge?); its histogram for that epoch is None and not "
+                "written. This warning is given once per layer.",
+                stacklevel=2,
+            )
+        return {k: float(v) for k, v in stats.items()}, None
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

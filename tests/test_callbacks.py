@@ -3,6 +3,7 @@
 import csv
 import glob
 import importlib.util
+import math
 import os
 
 import keras
@@ -70,6 +71,51 @@ def test_slope_monitor_writes_stats_into_history_and_csv(tmp_path):
     np.testing.assert_allclose(
         float(rows[1]["slope/p2/max"]), history.history["slope/p2/max"][1], rtol=1e-6
     )
+
+
+def _epoch_logs(monitor, epochs=1):
+    logs = []
+    for epoch in range(epochs):
+        logs.append({})
+        monitor.on_epoch_end(epoch, logs[-1])
+    return logs
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_slope_monitor_survives_non_finite_slopes(bad):
+    model = _prelu_model()
+    p1 = model.get_layer("p1")
+    p1.alpha.assign(np.array([0.1, bad, 0.2, 0.3], "float32").reshape(1, 1, 4))
+    monitor = SlopeMonitor(bins=5)
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    with pytest.warns(UserWarning, match="'p1' has slopes that are NaN or infinite") as caught:
+        logs = _epoch_logs(monitor, epochs=2)
+    ours = [w for w in caught if str(w.message).startswith("SlopeMonitor")]
+    assert len(ours) == 1  # once per layer, not once per epoch
+    for epoch_logs in logs:
+        for stat in ("mean", "min", "max"):
+            assert math.isnan(epoch_logs[f"slope/p1/{stat}"])
+        assert epoch_logs["slope/p2/mean"] == pytest.approx(0.1)  # the healthy layer
+    assert monitor.histograms["p1"] == [None, None]
+    assert monitor.histograms["p2"][0][0].sum() == 5
+    monitor.on_train_begin()  # a new fit warns again
+    with pytest.warns(UserWarning, match="'p1'"):
+        _epoch_logs(monitor)
+
+
+def test_slope_monitor_marks_slopes_too_far_apart_to_bin():
+    # Finite float64 slopes whose range overflows: numpy cannot make the bins.
+    model = keras.Sequential(
+        [keras.Input((2,)), keras_prelu.PReLU(name="p", dtype="float64", alpha_initializer=1.0)]
+    )
+    model.get_layer("p").alpha.assign(np.array([-1e308, 1e308]))
+    monitor = SlopeMonitor()
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    with pytest.warns(UserWarning, match="too far apart to bin"):
+        (logs,) = _epoch_logs(monitor)
+    assert logs["slope/p/max"] == 1e308 and monitor.histograms["p"] == [None]
 
 
 def test_slope_monitor_finds_layers_of_nested_models():
