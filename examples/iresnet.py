@@ -459,9 +459,10 @@ def _to_numpy(value):
     return array if array.dtype.kind in "biuf" else None
 
 
-def _some(keys, limit=4) -> str:
-    shown = ", ".join(repr(key) for key in list(keys)[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+def _some(items, limit=4) -> str:
+    """The first few `items`, quoted, and how many more there are."""
+    shown = ", ".join(f"'{item}'" for item in list(items)[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _detected_blocks(keys):
@@ -507,35 +508,29 @@ def check_state_dict(state_dict, depth=18, input_size=INPUT_SIZE, num_features=N
         for name, kind, _ in _modules(blocks, input_size, num_features)
         if kind == "norm"
     }
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected and key not in counters]
-    misshapen = [
-        f"{key!r} {tuple(state_dict[key].shape)} (expected {expected[key]})"
-        for key in expected
-        if key in state_dict and tuple(state_dict[key].shape) != expected[key]
-    ]
     present = [key for key in expected if key in state_dict]
+    misshapen = [key for key in present if tuple(state_dict[key].shape) != expected[key]]
     not_float = [key for key in present if state_dict[key].dtype.kind != "f"]
-    not_finite = [
-        key for key in present if key not in not_float and not np.all(np.isfinite(state_dict[key]))
+    floats = [key for key in present if key not in not_float]
+    findings = {
+        "missing": [key for key in expected if key not in state_dict],
+        "unexpected": [key for key in state_dict if key not in expected and key not in counters],
+        "with the wrong shape": [
+            f"{key} {tuple(state_dict[key].shape)} (expected {expected[key]})" for key in misshapen
+        ],
+        "not floating point": not_float,
+        "with NaN or infinite values": [
+            key for key in floats if not np.all(np.isfinite(state_dict[key]))
+        ],
+        "with negative variances": [
+            key for key in floats if key.endswith(".running_var") and np.any(state_dict[key] < 0)
+        ],
+    }
+    problems = [
+        f"{len(keys)} key{'s' if len(keys) > 1 else ''} {what}: {_some(keys)}"
+        for what, keys in findings.items()
+        if keys
     ]
-    negative = [
-        key
-        for key in present
-        if key.endswith(".running_var") and key not in not_float and np.any(state_dict[key] < 0)
-    ]
-    problems = []
-    for count, what, items in (
-        (len(missing), "missing", _some(missing)),
-        (len(unexpected), "unexpected", _some(unexpected)),
-        (len(misshapen), "with the wrong shape", ", ".join(misshapen[:4])),
-        (len(not_float), "not floating point", _some(not_float)),
-        (len(not_finite), "with NaN or infinite values", _some(not_finite)),
-        (len(negative), "with negative variances", _some(negative)),
-    ):
-        if count:
-            more = f" and {count - 4} more" if what == "with the wrong shape" and count > 4 else ""
-            problems.append(f"{count} keys {what}: {items}{more}")
     if problems:
         hints = []
         found = _detected_blocks(state_dict)
@@ -857,7 +852,8 @@ def _temporary_path(path):
 
 
 def _check_outputs(out, tflite, onnx, checkpoint):
-    if not str(out).endswith(".keras"):
+    out, tflite, onnx = (None if path is None else os.fspath(path) for path in (out, tflite, onnx))
+    if not out.endswith(".keras"):
         raise ValueError(f"The Keras model file must end in '.keras'. Received: out={out!r}")
     if tflite is not None:
         _check_tflite_backend()
@@ -878,6 +874,8 @@ def _check_outputs(out, tflite, onnx, checkpoint):
             + ", ".join(f"{key}={value!r}" for key, value in paths.items())
         )
     for key, path in paths.items():
+        if os.path.isdir(path):
+            raise ValueError(f"'{path}' is a folder. Received: {key}={path!r}")
         directory = os.path.dirname(path)
         if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
             raise ValueError(f"Cannot write to the folder '{directory}'. Received: {key}={path!r}")
@@ -981,6 +979,7 @@ def _depth_argument(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of `main`."""
     parser = argparse.ArgumentParser(
         prog="python -m examples.iresnet",
         description="Convert an InsightFace ArcFace IResNet checkpoint (PyTorch state_dict) "
@@ -1009,6 +1008,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> dict:
+    """Runs `convert_checkpoint` from the command line; errors end in `parser.error`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -321,12 +321,12 @@ def _non_finite():
 @pytest.mark.parametrize(
     "make,message",
     [
-        (_missing_key, r"1 keys missing: 'layer2.0.prelu.weight'"),
-        (_extra_key, r"1 keys unexpected: 'head.weight'"),
+        (_missing_key, r"1 key missing: 'layer2.0.prelu.weight'"),
+        (_extra_key, r"1 key unexpected: 'head.weight'"),
         (
             _wrong_shape,
-            r"1 keys with the wrong shape: 'layer1.0.conv1.weight' \(64, 64, 5, 5\) "
-            r"\(expected \(64, 64, 3, 3\)\)",
+            r"1 key with the wrong shape: 'layer1.0.conv1.weight \(64, 64, 5, 5\) "
+            r"\(expected \(64, 64, 3, 3\)\)'",
         ),
         (
             lambda: _state(depth=(1, 2, 1, 2)),
@@ -335,9 +335,9 @@ def _non_finite():
         ),
         (
             lambda: _state(input_size=48),
-            r"'fc.weight' \(64, 4608\) \(expected \(64, 2048\)\).*fits input_size=48",
+            r"'fc.weight \(64, 4608\) \(expected \(64, 2048\)\)'.*fits input_size=48",
         ),
-        (_non_finite, r"1 keys with NaN or infinite values: 'bn2.running_mean'"),
+        (_non_finite, r"1 key with NaN or infinite values: 'bn2.running_mean'"),
         (lambda: [torch.zeros(3)], r"is not a state_dict .*Received: an object of type list"),
         (
             lambda: {"state_dict": _state(), "model": _state()},
@@ -362,6 +362,39 @@ def test_bad_checkpoint_is_refused_and_nothing_is_written(tmp_path, make, messag
     with pytest.raises(ValueError, match=message):
         iresnet.convert_checkpoint(path, **outputs, **SMALL)
     assert _files(tmp_path) == ["backbone.pth"]
+
+
+@pytest.mark.parametrize(
+    "outputs,error,message",
+    [
+        ({"out": "m.h5"}, ValueError, r"must end in '.keras'. Received: out='.*m.h5'"),
+        ({"out": "missing/m.keras"}, ValueError, r"Cannot write to the folder '.*missing'"),
+        ({"out": "folder.keras"}, ValueError, r"is a folder. Received: out='.*folder.keras'"),
+        (
+            {"out": "m.keras", "onnx": "m.keras"},
+            ValueError,
+            r"must be different files. Received: out='.*m.keras', onnx='.*m.keras'",
+        ),
+        ({"out": "backbone.pth.keras", "checkpoint": "none.pth"}, FileNotFoundError, "none.pth"),
+        (
+            {"out": "m.keras", "checkpoint": "notes.txt"},
+            ValueError,
+            "notes.txt' is not a state_dict",
+        ),
+    ],
+    ids=["suffix", "no_folder", "folder", "same_file", "no_checkpoint", "not_torch"],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(
+    tmp_path, checkpoint, outputs, error, message
+):
+    (tmp_path / "folder.keras").mkdir()
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    before = _files(tmp_path)
+    outputs = {key: tmp_path / value for key, value in outputs.items()}
+    source = outputs.pop("checkpoint", checkpoint)
+    with pytest.raises(error, match=message):
+        iresnet.convert_checkpoint(source, **outputs, **SMALL)
+    assert _files(tmp_path) == before
 
 
 def test_whole_pickled_model_is_refused(tmp_path, small_torch_model, capsys):
