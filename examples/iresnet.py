@@ -85,6 +85,10 @@ DECOMPOSED_TFLITE_OPS = ("RELU", "SELECT", "SELECT_V2", "GREATER_EQUAL")
 # Architecture -----------------------------------------------------------------------
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def stage_blocks(depth) -> tuple[int, ...]:
     """Returns the residual blocks per stage for `depth`.
 
@@ -96,13 +100,11 @@ def stage_blocks(depth) -> tuple[int, ...]:
     Returns:
         A tuple of 4 positive ints.
     """
-    if isinstance(depth, (int, np.integer)) and not isinstance(depth, bool):
-        if int(depth) in DEPTHS:
-            return DEPTHS[int(depth)]
-    elif isinstance(depth, (list, tuple)) and len(depth) == len(STAGE_CHANNELS):
-        if all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in depth):
-            if all(n >= 1 for n in depth):
-                return tuple(int(n) for n in depth)
+    if _is_int(depth) and int(depth) in DEPTHS:
+        return DEPTHS[int(depth)]
+    if isinstance(depth, (list, tuple)) and len(depth) == len(STAGE_CHANNELS):
+        if all(_is_int(count) and count >= 1 for count in depth):
+            return tuple(int(count) for count in depth)
     raise ValueError(
         f"`depth` must be one of {sorted(DEPTHS)} or a list of {len(STAGE_CHANNELS)} "
         f"positive block counts, one per stage. Received: depth={depth!r}"
@@ -111,12 +113,7 @@ def stage_blocks(depth) -> tuple[int, ...]:
 
 def check_input_size(input_size) -> int:
     """Returns `input_size` if it is a positive multiple of 16, else raises."""
-    if (
-        not isinstance(input_size, (int, np.integer))
-        or isinstance(input_size, bool)
-        or input_size < DOWNSAMPLING
-        or input_size % DOWNSAMPLING
-    ):
+    if not _is_int(input_size) or input_size < DOWNSAMPLING or input_size % DOWNSAMPLING:
         raise ValueError(
             f"`input_size` must be a positive multiple of {DOWNSAMPLING}: the four "
             "stride-2 stages halve it four times before `fc`. "
@@ -126,11 +123,7 @@ def check_input_size(input_size) -> int:
 
 
 def _check_num_features(num_features) -> int:
-    if (
-        not isinstance(num_features, (int, np.integer))
-        or isinstance(num_features, bool)
-        or num_features < 1
-    ):
+    if not _is_int(num_features) or num_features < 1:
         raise ValueError(
             f"`num_features` must be a positive int. Received: num_features={num_features!r}"
         )
@@ -252,8 +245,8 @@ def build_iresnet(
         kernel_initializer: Initializer of the convolution and `fc` kernels.
             Defaults to `None`: InsightFace's, a normal distribution of
             standard deviation 0.1 for convolutions, and torch's default for
-            `fc` (uniform within 1/sqrt(fan_in)). `"zeros"` builds fastest,
-            for weights that will be overwritten.
+            `fc` (uniform within 1/sqrt(fan_in)); biases start at zero.
+            `"zeros"` builds fastest, for weights that will be overwritten.
         dtype: Dtype or dtype policy of every layer, e.g. `"float32"`.
             Defaults to `None` (the global policy).
 
@@ -335,10 +328,8 @@ def build_iresnet(
     x = keras.layers.Flatten(data_format=DATA_FORMAT, dtype=dtype, name="flatten")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
-    x = keras.layers.Dense(num_features, kernel_initializer=fc_initializer, dtype=dtype, name="fc")(
-        x
-    )
-    outputs = norm("features")(x)
+    fc = keras.layers.Dense(num_features, kernel_initializer=fc_initializer, dtype=dtype, name="fc")
+    outputs = norm("features")(fc(x))
     return keras.Model(inputs, outputs, name=model_name(blocks))
 
 
@@ -366,7 +357,12 @@ def load_torch_checkpoint(path) -> dict:
     """
     import pickle
 
-    import torch
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            f"Reading a PyTorch checkpoint needs the `torch` package: {error}"
+        ) from error
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -919,15 +915,14 @@ def convert_checkpoint(
         ValueError: for bad arguments, a checkpoint that does not fit, or an
             output that does not reproduce it.
     """
+    stage_blocks(depth)
+    check_input_size(input_size)
+    if num_features is not None:
+        _check_num_features(num_features)
     _check_outputs(out, tflite, onnx, torch_checkpoint)
     state = load_torch_checkpoint(torch_checkpoint)
     model, images, expected = _convert(state, depth, input_size, num_features)
-    targets = {os.fspath(out): None}
-    if tflite is not None:
-        targets[os.fspath(tflite)] = None
-    if onnx is not None:
-        targets[os.fspath(onnx)] = None
-    temporaries = {}
+    temporaries = {}  # target path -> temporary file beside it
     errors = {}
     try:
         keras_path = temporaries[os.fspath(out)] = _temporary_path(out)

@@ -235,6 +235,10 @@ def test_cli_writes_keras_and_onnx_that_match_torch(tmp_path, checkpoint, small_
         set() if backend == "tensorflow" else {str(tmp_path / "m.tflite")}
     )
     assert all(error < RTOL for error in errors.values())
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in errors:  # temporary files are private; the outputs are not
+        assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
     assert _files(tmp_path) == sorted(["backbone.pth", *(os.path.basename(p) for p in errors)])
     images = _images(32)
     expected = torch_embeddings(small_torch_model, images)
