@@ -370,7 +370,9 @@ def load_torch_checkpoint(path) -> dict:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # torch's first line says why; it may carry terminal colour codes.
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+        reason = reason.splitlines()[0] if reason else type(error).__name__
         raise ValueError(
             f"'{path}' is not a state_dict that torch.load(weights_only=True) can read "
             f"({reason}). A whole pickled model is refused: save `model.state_dict()`. "

@@ -409,6 +409,7 @@ def test_whole_pickled_model_is_refused(tmp_path, small_torch_model, capsys):
     error = capsys.readouterr().err
     assert "not a state_dict that torch.load(weights_only=True) can read" in error
     assert "save `model.state_dict()`" in error
+    assert "\x1b" not in error
     assert _files(tmp_path) == ["backbone.pth"]
 
 
