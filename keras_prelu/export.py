@@ -25,9 +25,9 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
     Runs `model.export(filepath, format="onnx", **kwargs)` (tf2onnx on
     TensorFlow, jax2onnx on JAX, torch.onnx on PyTorch), then
     `fuse_onnx_prelu` on the graph: TensorFlow and JAX write a PReLU as
-    several elementwise ops, which runtimes do not fuse back. The file is
-    written once everything succeeded, never half-way. Needs the `onnx`
-    package.
+    several elementwise ops, which runtimes do not fuse back. The result is
+    one self-contained file (weights included), written once everything
+    succeeded, never half-way. Needs the `onnx` package.
 
     If the graph ends up with fewer `PRelu` nodes than the model has
     `keras_prelu.PReLU` layers (nested models included), for instance
@@ -58,13 +58,15 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
 
     path = os.fspath(filepath)
     kwargs.setdefault("verbose", False)
-    handle, temporary = tempfile.mkstemp(suffix=".onnx", dir=os.path.dirname(path) or ".")
-    os.close(handle)
-    try:
-        model.export(temporary, format="onnx", **kwargs)
-        onnx_model = onnx.load(temporary)
-        if fuse_prelu and fuse_onnx_prelu(onnx_model):
-            onnx.save(onnx_model, temporary)
+    # Exporters may write weights to side files next to the graph (jax2onnx
+    # does): export into a scratch folder beside the target, save one
+    # self-contained file there, and move only that file into place.
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(path) or ".") as scratch:
+        exported = os.path.join(scratch, "exported.onnx")
+        model.export(exported, format="onnx", **kwargs)
+        onnx_model = onnx.load(exported)
+        if fuse_prelu:
+            fuse_onnx_prelu(onnx_model)
         native = sum(node.op_type == "PRelu" for node in onnx_model.graph.node)
         layers = _count_prelu_layers(model)
         if fuse_prelu and native < layers:
@@ -78,10 +80,9 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
             if strict:
                 raise ValueError(message)
             warnings.warn(message, stacklevel=2)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        final = os.path.join(scratch, "final.onnx")
+        onnx.save(onnx_model, final)
+        os.replace(final, path)
     return native
 
 

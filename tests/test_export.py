@@ -1,5 +1,7 @@
 """Deployment: SavedModel, TFLite and ONNX exports match the Keras outputs."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -77,9 +79,12 @@ def test_onnx_export_of_large_inputs(tmp_path):
     )
     x = np.random.default_rng(3).standard_normal((2, 32, 32, 16)).astype("float32")
     model(x)
-    model.export(tmp_path / "plain.onnx", format="onnx", verbose=False)
+    (tmp_path / "plain").mkdir()
+    model.export(tmp_path / "plain" / "plain.onnx", format="onnx", verbose=False)
     export.export_onnx(model, tmp_path / "fused.onnx")
-    for path in (tmp_path / "plain.onnx", tmp_path / "fused.onnx"):
+    # One self-contained file, whatever side files the exporter wrote.
+    assert sorted(os.listdir(tmp_path)) == ["fused.onnx", "plain"]
+    for path in (tmp_path / "plain" / "plain.onnx", tmp_path / "fused.onnx"):
         np.testing.assert_allclose(
             _run_onnx(path, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
         )
@@ -299,3 +304,26 @@ def test_export_onnx_counts_the_layers_of_nested_models(tmp_path):
     model = keras.Sequential([keras.Input((4, 4, 3)), inner, keras_prelu.PReLU()])
     model(_input())
     assert export.export_onnx(model, tmp_path / "model.onnx", strict=True) == 2
+
+
+def test_export_onnx_writes_one_file_when_the_exporter_writes_side_files(tmp_path):
+    """jax2onnx stores large weights in a `.onnx.data` file beside the graph."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
+    model = keras.Sequential(
+        [keras.Input((512,)), keras.layers.Dense(10_000), keras_prelu.PReLU(layout="scalar")]
+    )
+    x = np.random.default_rng(0).standard_normal((2, 512)).astype("float32")
+    model(x)
+    assert export.export_onnx(model, tmp_path / "model.onnx") == 1
+    assert os.listdir(tmp_path) == ["model.onnx"]
+    assert not any(
+        init.data_location == onnx.TensorProto.EXTERNAL
+        for init in onnx.load(tmp_path / "model.onnx", load_external_data=False).graph.initializer
+    )
+    np.testing.assert_allclose(
+        _run_onnx(tmp_path / "model.onnx", x),
+        keras.ops.convert_to_numpy(model(x)),
+        rtol=1e-4,
+        atol=1e-4,
+    )
