@@ -1,7 +1,7 @@
 """Inference latency of a converted ArcFace iresnet18: Keras, ONNX Runtime, TFLite vs PyTorch.
 
 A randomly initialised PyTorch iresnet18 (InsightFace's architecture and
-parameter names, from tests/test_iresnet.py) is saved as a state_dict and
+parameter names, from examples/iresnet_torch.py) is saved as a state_dict and
 converted with `examples.iresnet.convert_checkpoint` to `.keras`, `.onnx`
 and, on TensorFlow, `.tflite`. Then, for each batch size (112x112x3
 float32 images), these candidates run interleaved, in a shuffled order each
@@ -120,8 +120,8 @@ def convert(directory):
     """Saves a random torch iresnet18 and converts it; returns it and the file paths."""
     import torch
 
-    from tests.test_iresnet import TorchIResNet
-    from tests.test_iresnet import randomize
+    from examples.iresnet_torch import TorchIResNet
+    from examples.iresnet_torch import randomize
 
     torch_model = randomize(TorchIResNet(18), seed=0)
     checkpoint = os.path.join(directory, "backbone.pth")
