@@ -19,6 +19,7 @@ and backward are each compiled by XLA.
 import tensorflow as tf
 
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
+from keras_prelu._kernels._reduce import chunk_plan
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
 # Below this many elements per sample, launching an XLA computation costs
@@ -38,32 +39,93 @@ def _in_dtype(alpha, dtype):
     return alpha if alpha.dtype == dtype else tf.cast(alpha, dtype)
 
 
-def _gradients(x, alpha, upstream):
-    slopes = _in_dtype(alpha, x.dtype)
+def _gradient_terms(x, slopes, upstream, accumulation_dtype):
+    """The input gradient, and the slope-gradient terms summed over the axes
+    `slopes` is broadcast along (kept, with size 1)."""
     nonnegative = x >= 0
     grad_x = tf.where(nonnegative, upstream, upstream * slopes)
-    per_element = tf.where(nonnegative, tf.zeros_like(upstream), upstream * x)
-    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
-    if use_matmul_reduction(x.shape.rank, alpha.shape):
-        rows = tf.reshape(per_element, (-1, alpha.shape.num_elements()))
+    terms = tf.where(nonnegative, tf.zeros_like(upstream), upstream * x)
+    if use_matmul_reduction(x.shape.rank, slopes.shape):
+        rows = tf.reshape(terms, (-1, slopes.shape.num_elements()))
         ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
         total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
+        return grad_x, tf.reshape(total, [1] * (x.shape.rank - slopes.shape.rank) + slopes.shape)
+    axes = broadcast_reduction_axes(x.shape.rank, slopes.shape)
+    return grad_x, tf.reduce_sum(_in_dtype(terms, accumulation_dtype), axis=axes, keepdims=True)
+
+
+def _gradients(x, alpha, upstream, chunked=False):
+    slopes = _in_dtype(alpha, x.dtype)
+    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    plan = None
+    if chunked and not _has_gpu():
+        plan = chunk_plan(x.shape, alpha.shape, x.dtype.size)
+    if plan is None:
+        grad_x, total = _gradient_terms(x, slopes, upstream, accumulation_dtype)
     else:
-        total = tf.reduce_sum(
-            _in_dtype(per_element, accumulation_dtype),
-            axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
-        )
+        grad_x, total = _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan)
     return grad_x, _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
+
+
+def _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan):
+    """`_gradient_terms` in a loop over chunks of `rows` rows (see
+    `_reduce.chunk_plan`); only XLA makes this loop fast."""
+    prefix, rows = plan
+    row_shape = x.shape[prefix:].as_list()
+    x_chunks = tf.reshape(x, [-1, rows] + row_shape)
+    upstream_chunks = tf.reshape(upstream, tf.shape(x_chunks))
+    chunks = tf.shape(x_chunks)[0]
+    # The slope, aligned with one chunk (rows, *row_shape); the axes it
+    # lacks there were all summed over, so they have size 1.
+    chunk_slopes = tf.reshape(slopes, slopes.shape[max(0, slopes.shape.rank - len(row_shape)) :])
+
+    def step(i, total, grad_x):
+        grad_chunk, partial = _gradient_terms(
+            x_chunks[i], chunk_slopes, upstream_chunks[i], accumulation_dtype
+        )
+        return i + 1, total + partial, grad_x.write(i, grad_chunk)
+
+    total_shape = [1] * (1 + len(row_shape) - chunk_slopes.shape.rank) + chunk_slopes.shape
+    _, total, grad_x = tf.while_loop(
+        lambda i, *_: i < chunks,
+        step,
+        (
+            tf.constant(0),
+            tf.zeros(total_shape, accumulation_dtype),
+            tf.TensorArray(x.dtype, size=chunks, element_shape=[rows] + row_shape),
+        ),
+    )
+    return tf.reshape(grad_x.stack(), tf.shape(x)), total
+
+
+_GPUS = []
+
+
+def _has_gpu():
+    # Elsewhere than on a CPU, XLA fuses the two passes itself, and a loop
+    # of small kernels would be slow.
+    if not _GPUS:
+        _GPUS.append(bool(tf.config.list_logical_devices("GPU")))
+    return _GPUS[0]
 
 
 def _exact_forward(x, alpha):
     return tf.where(x >= 0, x, _in_dtype(alpha, x.dtype) * x)
 
 
-# Unfused, the backward is six elementwise passes plus a reduction and the
-# forward three; compiled, each reads its inputs once.
-_compiled_gradients = tf.function(_gradients, jit_compile=True, autograph=False)
-_compiled_forward = tf.function(_exact_forward, jit_compile=True, autograph=False)
+def _compile():
+    """The XLA-compiled gradient and forward. Unfused, the backward is six
+    elementwise passes plus a reduction and the forward three; compiled,
+    the forward reads x once, and the backward too when chunked."""
+    gradients = tf.function(
+        lambda x, alpha, upstream: _gradients(x, alpha, upstream, chunked=True),
+        jit_compile=True,
+        autograph=False,
+    )
+    return gradients, tf.function(_exact_forward, jit_compile=True, autograph=False)
+
+
+_compiled_gradients, _compiled_forward = _compile()
 
 
 def _is_large(x) -> bool:
