@@ -219,8 +219,8 @@ def test_tensorflow_compiled_kernels_on_special_values(monkeypatch, kernel, dtyp
 @pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS + [((6, 5, 4, 3), (1, 1, 1))])
 @pytest.mark.parametrize("dtype,slope_dtype", [("float32", "float32"), ("float16", "float32")])
 def test_backward_in_chunks(monkeypatch, kernel, x_shape, alpha_shape, dtype, slope_dtype):
-    """The XLA backward on CPU runs in chunks of the rows its slope gradient
-    sums over; chunks of a few rows each give the same results."""
+    """On CPU the XLA slope gradient runs in chunks of the rows it sums
+    over; chunks of a few rows each give the same results."""
     import importlib
 
     from keras_prelu._kernels import _reduce
@@ -230,13 +230,13 @@ def test_backward_in_chunks(monkeypatch, kernel, x_shape, alpha_shape, dtype, sl
     if BACKEND == "tensorflow":
         monkeypatch.setattr(backend_kernels, "_XLA_MIN_ELEMENTS_PER_SAMPLE", 1)
         # Fresh compiled functions, traced with the chunk size patched.
-        gradients, forward = backend_kernels._compile()
-        monkeypatch.setattr(backend_kernels, "_compiled_gradients", gradients)
-        monkeypatch.setattr(backend_kernels, "_compiled_forward", forward)
+        names = ("_compiled_forward", "_compiled_input_gradient", "_compiled_slope_gradient")
+        for name, function in zip(names, backend_kernels._compile(), strict=True):
+            monkeypatch.setattr(backend_kernels, name, function)
     traced = []
-    chunked = backend_kernels._chunked_gradients
+    chunked = backend_kernels._chunked_slope_gradient
     monkeypatch.setattr(
-        backend_kernels, "_chunked_gradients", lambda *a: traced.append(a[-1]) or chunked(*a)
+        backend_kernels, "_chunked_slope_gradient", lambda *a: traced.append(a[-1]) or chunked(*a)
     )
     itemsize = np.dtype(dtype if dtype != "bfloat16" else "float16").itemsize
     plan = _reduce.chunk_plan(x_shape, alpha_shape, itemsize)

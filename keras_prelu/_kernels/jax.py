@@ -1,11 +1,10 @@
 """JAX PReLU kernel: a `custom_vjp` that keeps only x and alpha for backward.
 
-On CPU the backward runs as a loop over cache-sized chunks of the rows the
-slope gradient sums over (see `_reduce.chunk_plan`): XLA's CPU backend
-computes a reduction and an elementwise result in separate passes over
-memory, so without the loop the slope gradient would read x and the
-upstream gradient a second time. On other platforms (which fuse both into
-one kernel, and where a loop of small kernels would be slow) it runs whole.
+The input gradient is one fused elementwise pass. On CPU the slope gradient
+is a second, independent computation, a loop over cache-sized chunks of the
+rows it sums over (see `_reduce.chunk_plan`), because XLA's CPU backend
+neither fuses a reduction with an elementwise result nor reduces over the
+outer axes of an array quickly. Elsewhere it is one reduction.
 """
 
 import math
@@ -37,64 +36,71 @@ def _forward(x, alpha):
     return prelu(x, alpha), (x, alpha)
 
 
-def _gradients(x, slopes, upstream, accumulation_dtype):
-    """The input gradient and the slope-gradient terms summed over the axes
-    `slopes` is broadcast along (kept, with size 1)."""
-    nonnegative = x >= 0
-    grad_x = jnp.where(nonnegative, upstream, upstream * slopes)
-    terms = jnp.where(nonnegative, 0, upstream * x)
-    axes = broadcast_reduction_axes(x.ndim, slopes.shape)
-    if use_matmul_reduction(x.ndim, slopes.shape):
-        rows = terms.reshape(-1, slopes.size)
+def _slope_gradient_terms(x, upstream):
+    return jnp.where(x >= 0, 0, upstream * x)
+
+
+def _slope_gradient(x, slopes_shape, upstream, accumulation_dtype):
+    """The slope-gradient terms summed over the axes a slope of
+    `slopes_shape` is broadcast along (kept, with size 1)."""
+    terms = _slope_gradient_terms(x, upstream)
+    if use_matmul_reduction(x.ndim, slopes_shape):
+        columns = math.prod(slopes_shape)
+        rows = terms.reshape(-1, columns)
         total = jax.lax.dot(
             jnp.ones((1, rows.shape[0]), rows.dtype),
             rows,
             precision=jax.lax.Precision.HIGHEST,
             preferred_element_type=accumulation_dtype,
         )
-        return grad_x, total.reshape((1,) * (x.ndim - slopes.ndim) + slopes.shape)
-    return grad_x, jnp.sum(terms, axis=axes, keepdims=True, dtype=accumulation_dtype)
+        return total.reshape((1,) * (x.ndim - len(slopes_shape)) + tuple(slopes_shape))
+    axes = broadcast_reduction_axes(x.ndim, slopes_shape)
+    return jnp.sum(terms, axis=axes, keepdims=True, dtype=accumulation_dtype)
 
 
-def _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan):
+def _chunked_slope_gradient(x, slopes_shape, upstream, accumulation_dtype, plan):
+    """`_slope_gradient` as a loop over chunks of `rows` rows (see
+    `_reduce.chunk_plan`): each chunk's terms are added elementwise to those
+    of the chunks before (a loop XLA vectorises well, over data still in
+    cache), and the sum is reduced once at the end."""
     prefix, rows = plan
     row_shape = x.shape[prefix:]
     chunks = math.prod(x.shape[:prefix]) // rows
     x_chunks = x.reshape((chunks, rows) + row_shape)
     upstream_chunks = upstream.reshape(x_chunks.shape)
-    # The slope, aligned with one chunk (rows, *row_shape); the axes it
-    # lacks there were all summed over, so they have size 1.
-    chunk_slopes = slopes.reshape(slopes.shape[max(0, slopes.ndim - len(row_shape)) :])
 
-    def step(i, carry):
-        total, grad_x = carry
+    def step(i, terms_sum):
         x_chunk = jax.lax.dynamic_index_in_dim(x_chunks, i, keepdims=False)
         upstream_chunk = jax.lax.dynamic_index_in_dim(upstream_chunks, i, keepdims=False)
-        grad_chunk, partial = _gradients(x_chunk, chunk_slopes, upstream_chunk, accumulation_dtype)
-        grad_x = jax.lax.dynamic_update_index_in_dim(grad_x, grad_chunk, i, 0)
-        return total + partial, grad_x
+        terms = _slope_gradient_terms(x_chunk, upstream_chunk)
+        return terms_sum + terms.astype(accumulation_dtype)
 
-    total_shape = (1,) * (1 + len(row_shape) - chunk_slopes.ndim) + chunk_slopes.shape
-    total, grad_x = jax.lax.fori_loop(
-        0,
-        chunks,
-        step,
-        (jnp.zeros(total_shape, accumulation_dtype), jnp.empty_like(x_chunks)),
+    terms_sum = jax.lax.fori_loop(
+        0, chunks, step, jnp.zeros(x_chunks.shape[1:], accumulation_dtype)
     )
-    return grad_x.reshape(x.shape), total
+    # The slope, aligned with one chunk (rows, *row_shape); the axes it
+    # lacks there were all summed over.
+    chunk_slopes_shape = tuple(slopes_shape)[max(0, len(slopes_shape) - len(row_shape)) :]
+    axes = broadcast_reduction_axes(terms_sum.ndim, chunk_slopes_shape)
+    return jnp.sum(terms_sum, axis=axes, keepdims=True)
 
 
 def _backward(residuals, upstream):
     x, alpha = residuals
-    slopes = _slopes(alpha, x.dtype)
     accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    # The input gradient is one fused pass; the slope gradient reads x and
+    # the upstream gradient again, in cache-sized chunks on CPU, where XLA
+    # does not fuse a reduction with an elementwise result. Elsewhere (which
+    # fuses both, and where a loop of small kernels would be slow) it runs
+    # whole.
+    grad_x = jnp.where(x >= 0, upstream, upstream * _slopes(alpha, x.dtype))
     plan = None
     if jax.default_backend() == "cpu":
         plan = chunk_plan(x.shape, alpha.shape, x.dtype.itemsize)
     if plan is None:
-        grad_x, total = _gradients(x, slopes, upstream, accumulation_dtype)
+        total = _slope_gradient(x, alpha.shape, upstream, accumulation_dtype)
     else:
-        grad_x, total = _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan)
+        total = _chunked_slope_gradient(x, alpha.shape, upstream, accumulation_dtype, plan)
     return grad_x, total.reshape(alpha.shape).astype(alpha.dtype)
 
 

@@ -39,74 +39,75 @@ def _in_dtype(alpha, dtype):
     return alpha if alpha.dtype == dtype else tf.cast(alpha, dtype)
 
 
-def _gradient_terms(x, slopes, upstream, accumulation_dtype):
-    """The input gradient, and the slope-gradient terms summed over the axes
-    `slopes` is broadcast along (kept, with size 1)."""
-    nonnegative = x >= 0
-    grad_x = tf.where(nonnegative, upstream, upstream * slopes)
-    terms = tf.where(nonnegative, tf.zeros_like(upstream), upstream * x)
-    if use_matmul_reduction(x.shape.rank, slopes.shape):
-        rows = tf.reshape(terms, (-1, slopes.shape.num_elements()))
-        ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
-        total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
-        return grad_x, tf.reshape(total, [1] * (x.shape.rank - slopes.shape.rank) + slopes.shape)
-    axes = broadcast_reduction_axes(x.shape.rank, slopes.shape)
-    return grad_x, tf.reduce_sum(_in_dtype(terms, accumulation_dtype), axis=axes, keepdims=True)
+def _input_gradient(x, alpha, upstream):
+    return tf.where(x >= 0, upstream, upstream * _in_dtype(alpha, x.dtype))
 
 
-def _gradients(x, alpha, upstream, chunked=False):
-    slopes = _in_dtype(alpha, x.dtype)
+def _slope_gradient_terms(x, upstream):
+    return tf.where(x >= 0, tf.zeros_like(upstream), upstream * x)
+
+
+def _slope_gradient(x, alpha, upstream, chunked=False):
     accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
     plan = None
     if chunked and not _has_gpu():
         plan = chunk_plan(x.shape, alpha.shape, x.dtype.size)
-    if plan is None:
-        grad_x, total = _gradient_terms(x, slopes, upstream, accumulation_dtype)
+    if plan is not None:
+        total = _chunked_slope_gradient(x, alpha.shape, upstream, accumulation_dtype, plan)
+    elif use_matmul_reduction(x.shape.rank, alpha.shape):
+        terms = _slope_gradient_terms(x, upstream)
+        rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
+        ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
+        total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
     else:
-        grad_x, total = _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan)
-    return grad_x, _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
+        terms = _in_dtype(_slope_gradient_terms(x, upstream), accumulation_dtype)
+        total = tf.reduce_sum(terms, axis=broadcast_reduction_axes(x.shape.rank, alpha.shape))
+    return _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
 
 
-def _chunked_gradients(x, slopes, upstream, accumulation_dtype, plan):
-    """`_gradient_terms` in a loop over chunks of `rows` rows (see
-    `_reduce.chunk_plan`); only XLA makes this loop fast."""
+def _chunked_slope_gradient(x, alpha_shape, upstream, accumulation_dtype, plan):
+    """The slope gradient as a loop over chunks of `rows` rows (see
+    `_reduce.chunk_plan`): each chunk's terms are added elementwise to those
+    of the chunks before (a loop XLA vectorises well, over data still in
+    cache), and the sum is reduced once at the end. Only XLA makes this
+    loop fast."""
     prefix, rows = plan
     row_shape = x.shape[prefix:].as_list()
     x_chunks = tf.reshape(x, [-1, rows] + row_shape)
     upstream_chunks = tf.reshape(upstream, tf.shape(x_chunks))
     chunks = tf.shape(x_chunks)[0]
-    # The slope, aligned with one chunk (rows, *row_shape); the axes it
-    # lacks there were all summed over, so they have size 1.
-    chunk_slopes = tf.reshape(slopes, slopes.shape[max(0, slopes.shape.rank - len(row_shape)) :])
 
-    def step(i, total, grad_x):
-        grad_chunk, partial = _gradient_terms(
-            x_chunks[i], chunk_slopes, upstream_chunks[i], accumulation_dtype
-        )
-        return i + 1, total + partial, grad_x.write(i, grad_chunk)
+    def step(i, terms_sum):
+        terms = _slope_gradient_terms(x_chunks[i], upstream_chunks[i])
+        return i + 1, terms_sum + _in_dtype(terms, accumulation_dtype)
 
-    total_shape = [1] * (1 + len(row_shape) - chunk_slopes.shape.rank) + chunk_slopes.shape
-    _, total, grad_x = tf.while_loop(
-        lambda i, *_: i < chunks,
+    _, terms_sum = tf.while_loop(
+        lambda i, _: i < chunks,
         step,
-        (
-            tf.constant(0),
-            tf.zeros(total_shape, accumulation_dtype),
-            tf.TensorArray(x.dtype, size=chunks, element_shape=[rows] + row_shape),
-        ),
+        (tf.constant(0), tf.zeros([rows] + row_shape, accumulation_dtype)),
     )
-    return tf.reshape(grad_x.stack(), tf.shape(x)), total
+    # The slope, aligned with one chunk (rows, *row_shape); the axes it
+    # lacks there were all summed over.
+    alpha_shape = tuple(alpha_shape)
+    chunk_alpha_shape = alpha_shape[max(0, len(alpha_shape) - len(row_shape)) :]
+    return tf.reduce_sum(
+        terms_sum, axis=broadcast_reduction_axes(terms_sum.shape.rank, chunk_alpha_shape)
+    )
 
 
 _GPUS = []
 
 
 def _has_gpu():
-    # Elsewhere than on a CPU, XLA fuses the two passes itself, and a loop
-    # of small kernels would be slow.
+    # Elsewhere than on a CPU, XLA fuses the reduction with its inputs
+    # itself, and a loop of small kernels would be slow.
     if not _GPUS:
         _GPUS.append(bool(tf.config.list_logical_devices("GPU")))
     return _GPUS[0]
+
+
+def _gradients(x, alpha, upstream):
+    return _input_gradient(x, alpha, upstream), _slope_gradient(x, alpha, upstream)
 
 
 def _exact_forward(x, alpha):
@@ -114,18 +115,35 @@ def _exact_forward(x, alpha):
 
 
 def _compile():
-    """The XLA-compiled gradient and forward. Unfused, the backward is six
-    elementwise passes plus a reduction and the forward three; compiled,
-    the forward reads x once, and the backward too when chunked."""
-    gradients = tf.function(
-        lambda x, alpha, upstream: _gradients(x, alpha, upstream, chunked=True),
-        jit_compile=True,
-        autograph=False,
+    """The XLA-compiled forward and the two halves of the gradient.
+
+    Unfused, the forward is three elementwise passes and the backward six
+    plus a reduction; compiled, the forward and the input gradient each
+    read their inputs once. The two gradients are separate computations,
+    which TensorFlow runs at the same time on two cores when it has them.
+    """
+
+    def compile_function(function):
+        return tf.function(function, jit_compile=True, autograph=False)
+
+    def compiled_slope_gradient(x, alpha, upstream):
+        return _slope_gradient(x, alpha, upstream, chunked=True)
+
+    return (
+        compile_function(_exact_forward),
+        compile_function(_input_gradient),
+        compile_function(compiled_slope_gradient),
     )
-    return gradients, tf.function(_exact_forward, jit_compile=True, autograph=False)
 
 
-_compiled_gradients, _compiled_forward = _compile()
+_compiled_forward, _compiled_input_gradient, _compiled_slope_gradient = _compile()
+
+
+def _compiled_gradients(x, alpha, upstream):
+    return (
+        _compiled_input_gradient(x, alpha, upstream),
+        _compiled_slope_gradient(x, alpha, upstream),
+    )
 
 
 def _is_large(x) -> bool:

@@ -144,7 +144,8 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     below_zero = -_smallest_subnormal(x.dtype)
     total = None
     for x_part, upstream_part, grad_part in slices:
-        terms = torch.clamp_max(x_part, 0).mul_(upstream_part)
+        terms = torch.clamp_max(x_part, 0)
+        torch.mul(terms, upstream_part, out=terms)
         if axes:
             partial = torch.sum(terms, dim=axes, keepdim=True, dtype=accumulation_dtype)
             total = partial if total is None else total.add_(partial)
