@@ -14,8 +14,9 @@ Sections (see benchmarks/README.md for the method and figures):
       at each --sizes shape, in the backend's plain training mode
       (TensorFlow `tf.function` without XLA, JAX `jax.jit`, PyTorch eager);
       the layer is called with `training=True`, as `fit` and a custom
-      training loop call it, and each step returns the layer's output with
-      the gradients (so no backend prunes the forward);
+      training loop call it; the loss is sum(y * y), so the gradient reaching
+      the layer depends on its output as in a model, and each step returns
+      the output with the gradients (so no backend prunes the forward);
   (2) the same compiled (TensorFlow `jit_compile=True`, PyTorch
       `torch.compile`; JAX is already compiled in (1));
   (3) one `model.fit` epoch of a small Conv-BN-activation CNN;
@@ -141,10 +142,10 @@ def _call_kwargs(layer):
 # -- (1), (2) one layer, forward + backward ----------------------------------------
 
 
-def _layer_step_tensorflow(layer, x, upstream, compiled):
+def _layer_step_tensorflow(layer, x, compiled):
     import tensorflow as tf
 
-    x, upstream = tf.constant(x), tf.constant(upstream)
+    x = tf.constant(x)
     variables = layer.trainable_weights
 
     @tf.function(jit_compile=compiled)
@@ -152,11 +153,10 @@ def _layer_step_tensorflow(layer, x, upstream, compiled):
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = layer(x, training=True)
-        # The output is returned too: in a model the next layer reads it, and
-        # an unused forward would be pruned from the graph.
-        return out, tape.gradient(
-            out, [x] + [v.value for v in variables], output_gradients=upstream
-        )
+            loss = tf.reduce_sum(out * out)
+        # The output is returned too, and the loss needs it: in a model the
+        # next layer reads it, and its gradient depends on it.
+        return out, tape.gradient(loss, [x] + [v.value for v in variables])
 
     def run():
         step(x)
@@ -165,23 +165,22 @@ def _layer_step_tensorflow(layer, x, upstream, compiled):
     return run
 
 
-def _layer_step_jax(layer, x, upstream, compiled):
+def _layer_step_jax(layer, x, compiled):
     import jax
 
-    x, upstream = jax.numpy.asarray(x), jax.numpy.asarray(upstream)
+    x = jax.numpy.asarray(x)
     trainable = [v.value for v in layer.trainable_variables]
     kwargs = _call_kwargs(layer)
 
     @jax.jit
     def step(trainable, x):
-        def forward(trainable, x):
+        def loss(trainable, x):
             out, _ = layer.stateless_call(trainable, [], x, **kwargs)
-            return out
+            return (out * out).sum(), out
 
-        # The output is returned too: in a model the next layer reads it, and
-        # an unused forward would be removed by XLA.
-        out, vjp = jax.vjp(forward, trainable, x)
-        return out, vjp(upstream)
+        # The output is returned too, and the loss needs it: in a model the
+        # next layer reads it, and its gradient depends on it.
+        return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(trainable, x)
 
     def run():
         jax.block_until_ready(step(trainable, x))
@@ -189,11 +188,10 @@ def _layer_step_jax(layer, x, upstream, compiled):
     return run
 
 
-def _layer_step_torch(layer, x, upstream, compiled):
+def _layer_step_torch(layer, x, compiled):
     import torch
 
     x = keras.ops.convert_to_tensor(x).requires_grad_()
-    upstream = keras.ops.convert_to_tensor(upstream)
 
     def forward(x):
         return layer(x, training=True)
@@ -205,26 +203,27 @@ def _layer_step_torch(layer, x, upstream, compiled):
         x.grad = None
         for v in layer.trainable_weights:
             v.value.grad = None
-        forward(x).backward(upstream)
+        out = forward(x)
+        (out * out).sum().backward()
         synchronize()
 
     return run
 
 
-def _torch_module_step(x_nhwc, upstream_nhwc, compiled):
+def _torch_module_step(x_nhwc, compiled):
     """torch.nn.PReLU(C) on the same data in its own NCHW layout."""
     import torch
 
     device = keras.ops.convert_to_tensor(np.zeros(())).device
     module = torch.nn.PReLU(x_nhwc.shape[-1]).to(device)
     x = torch.tensor(x_nhwc.transpose(0, 3, 1, 2).copy(), device=device, requires_grad=True)
-    upstream = torch.tensor(upstream_nhwc.transpose(0, 3, 1, 2).copy(), device=device)
     forward = torch.compile(module) if compiled else module
 
     def run():
         x.grad = None
         module.weight.grad = None
-        forward(x).backward(upstream)
+        out = forward(x)
+        (out * out).sum().backward()
         synchronize()
 
     return run
@@ -259,17 +258,21 @@ def interleaved_times(runs, repeats, warmup=3):
 
 
 def bench_layer(shape, mode, repeats, layouts):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape).astype("float32")
-    upstream = rng.standard_normal(shape).astype("float32")
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
     compiled = mode == "compiled"
+    if BACKEND == "torch" and compiled:
+        import torch
+
+        # Each measurement compiles its candidates afresh, within torch's
+        # recompilation limit.
+        torch.compiler.reset()
     runs = {}
     for name, make in candidates(layouts).items():
         layer = make()
         layer.build(shape)
-        runs[name] = LAYER_STEPS[BACKEND](layer, x, upstream, compiled)
+        runs[name] = LAYER_STEPS[BACKEND](layer, x, compiled)
     if BACKEND == "torch":
-        runs["torch.nn.PReLU (NCHW)"] = _torch_module_step(x, upstream, compiled)
+        runs["torch.nn.PReLU (NCHW)"] = _torch_module_step(x, compiled)
     times = interleaved_times(runs, repeats)
     return {name: statistics.median(t) for name, t in times.items()}
 

@@ -72,7 +72,6 @@ def layer_grads(layer, x, upstream, training=None):
         )
         return np.asarray(out), np.asarray(grads[1]), np.asarray(grads[0][0])
     if backend == "torch":
-
         x_t = _to_torch(x).requires_grad_()
         layer.alpha.value.grad = None
         out = layer(x_t, training=training)

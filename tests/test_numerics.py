@@ -214,44 +214,6 @@ def test_tensorflow_compiled_kernels_on_special_values(monkeypatch, kernel, dtyp
     _assert_matches_reference(value_and_grads(fn, x, alpha, upstream), x, alpha, upstream)
 
 
-@pytest.mark.requires_backend("jax", "tensorflow")
-@pytest.mark.parametrize("kernel", ["prelu", "training"])
-@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS + [((6, 5, 4, 3), (1, 1, 1))])
-@pytest.mark.parametrize("dtype,slope_dtype", [("float32", "float32"), ("float16", "float32")])
-def test_backward_in_chunks(monkeypatch, kernel, x_shape, alpha_shape, dtype, slope_dtype):
-    """On CPU the XLA slope gradient runs in chunks of the rows it sums
-    over; chunks of a few rows each give the same results."""
-    import importlib
-
-    from keras_prelu._kernels import _reduce
-
-    backend_kernels = importlib.import_module(f"keras_prelu._kernels.{BACKEND}")
-    monkeypatch.setattr(_reduce, "CHUNK_BYTES", 32)
-    if BACKEND == "tensorflow":
-        monkeypatch.setattr(backend_kernels, "_XLA_MIN_ELEMENTS_PER_SAMPLE", 1)
-        # Fresh compiled functions, traced with the chunk size patched.
-        names = ("_compiled_forward", "_compiled_input_gradient", "_compiled_slope_gradient")
-        for name, function in zip(names, backend_kernels._compile(), strict=True):
-            monkeypatch.setattr(backend_kernels, name, function)
-    traced = []
-    chunked = backend_kernels._chunked_slope_gradient
-    monkeypatch.setattr(
-        backend_kernels, "_chunked_slope_gradient", lambda *a: traced.append(a[-1]) or chunked(*a)
-    )
-    itemsize = np.dtype(dtype if dtype != "bfloat16" else "float16").itemsize
-    plan = _reduce.chunk_plan(x_shape, alpha_shape, itemsize)
-    assert plan is not None and plan[1] < np.prod(x_shape[: plan[0]])
-    x, alpha, upstream = _inputs(x_shape, alpha_shape, seed=13)
-    x, upstream, alpha = (
-        _as_dtype(x, dtype),
-        _as_dtype(upstream, dtype),
-        _as_dtype(alpha, slope_dtype),
-    )
-    fn = _kernel_paths()[kernel]  # traced afresh with the chunk size patched
-    _assert_matches_reference(value_and_grads(fn, x, alpha, upstream), x, alpha, upstream)
-    assert traced == [plan]
-
-
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 @pytest.mark.parametrize(
     "x_shape,alpha_shape", [((), ()), ((0, 3, 4), (1, 4)), ((0, 5), ()), ((3,), (3,))]

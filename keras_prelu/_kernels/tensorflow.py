@@ -19,7 +19,6 @@ and backward are each compiled by XLA.
 import tensorflow as tf
 
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
-from keras_prelu._kernels._reduce import chunk_plan
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
 # Below this many elements per sample, launching an XLA computation costs
@@ -47,63 +46,19 @@ def _slope_gradient_terms(x, upstream):
     return tf.where(x >= 0, tf.zeros_like(upstream), upstream * x)
 
 
-def _slope_gradient(x, alpha, upstream, chunked=False):
+def _slope_gradient(x, alpha, upstream):
     accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
-    plan = None
-    if chunked and not _has_gpu():
-        plan = chunk_plan(x.shape, alpha.shape, x.dtype.size)
-    if plan is not None:
-        total = _chunked_slope_gradient(x, alpha.shape, upstream, accumulation_dtype, plan)
-    elif use_matmul_reduction(x.shape.rank, alpha.shape):
-        terms = _slope_gradient_terms(x, upstream)
+    terms = _slope_gradient_terms(x, upstream)
+    if use_matmul_reduction(x.shape.rank, alpha.shape):
         rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
         ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
         total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
     else:
-        terms = _in_dtype(_slope_gradient_terms(x, upstream), accumulation_dtype)
-        total = tf.reduce_sum(terms, axis=broadcast_reduction_axes(x.shape.rank, alpha.shape))
+        total = tf.reduce_sum(
+            _in_dtype(terms, accumulation_dtype),
+            axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
+        )
     return _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
-
-
-def _chunked_slope_gradient(x, alpha_shape, upstream, accumulation_dtype, plan):
-    """The slope gradient as a loop over chunks of `rows` rows (see
-    `_reduce.chunk_plan`): each chunk's terms are added elementwise to those
-    of the chunks before (a loop XLA vectorises well, over data still in
-    cache), and the sum is reduced once at the end. Only XLA makes this
-    loop fast."""
-    prefix, rows = plan
-    row_shape = x.shape[prefix:].as_list()
-    x_chunks = tf.reshape(x, [-1, rows] + row_shape)
-    upstream_chunks = tf.reshape(upstream, tf.shape(x_chunks))
-    chunks = tf.shape(x_chunks)[0]
-
-    def step(i, terms_sum):
-        terms = _slope_gradient_terms(x_chunks[i], upstream_chunks[i])
-        return i + 1, terms_sum + _in_dtype(terms, accumulation_dtype)
-
-    _, terms_sum = tf.while_loop(
-        lambda i, _: i < chunks,
-        step,
-        (tf.constant(0), tf.zeros([rows] + row_shape, accumulation_dtype)),
-    )
-    # The slope, aligned with one chunk (rows, *row_shape); the axes it
-    # lacks there were all summed over.
-    alpha_shape = tuple(alpha_shape)
-    chunk_alpha_shape = alpha_shape[max(0, len(alpha_shape) - len(row_shape)) :]
-    return tf.reduce_sum(
-        terms_sum, axis=broadcast_reduction_axes(terms_sum.shape.rank, chunk_alpha_shape)
-    )
-
-
-_GPUS = []
-
-
-def _has_gpu():
-    # Elsewhere than on a CPU, XLA fuses the reduction with its inputs
-    # itself, and a loop of small kernels would be slow.
-    if not _GPUS:
-        _GPUS.append(bool(tf.config.list_logical_devices("GPU")))
-    return _GPUS[0]
 
 
 def _gradients(x, alpha, upstream):
@@ -120,19 +75,12 @@ def _compile():
     Unfused, the forward is three elementwise passes and the backward six
     plus a reduction; compiled, the forward and the input gradient each
     read their inputs once. The two gradients are separate computations,
-    which TensorFlow runs at the same time on two cores when it has them.
+    which TensorFlow runs at the same time on two cores when it has them,
+    and of which it prunes the slope's when the slope is frozen.
     """
-
-    def compile_function(function):
-        return tf.function(function, jit_compile=True, autograph=False)
-
-    def compiled_slope_gradient(x, alpha, upstream):
-        return _slope_gradient(x, alpha, upstream, chunked=True)
-
-    return (
-        compile_function(_exact_forward),
-        compile_function(_input_gradient),
-        compile_function(compiled_slope_gradient),
+    return tuple(
+        tf.function(function, jit_compile=True, autograph=False)
+        for function in (_exact_forward, _input_gradient, _slope_gradient)
     )
 
 

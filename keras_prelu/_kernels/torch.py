@@ -130,13 +130,19 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
         slices = [(x[i : i + rows], upstream[i : i + rows], grad_x[i : i + rows]) for i in starts]
     else:
         slices = [(x, upstream, grad_x)]
+    # Two scratch buffers of one slice, reused; no kernel writes over one of
+    # its own inputs (torch takes a slower path when an output aliases an
+    # input).
+    first = slices[0][0]
+    scratch = (torch.empty_like(first), torch.empty_like(first))
     one = torch.ones((), dtype=x.dtype)
     threshold_backward = _ATEN.threshold_backward.grad_input
     if not need_alpha:
         for x_part, upstream_part, grad_part in slices:
-            negated = torch.neg(x_part)
-            negative = threshold_backward(one.expand_as(negated), negated, 0, grad_input=negated)
-            factor = torch.lerp(one.expand_as(negative), slopes, negative, out=negative)
+            negated, negative = (_fit(buffer, x_part) for buffer in scratch)
+            torch.neg(x_part, out=negated)
+            threshold_backward(one.expand_as(x_part), negated, 0, grad_input=negative)
+            factor = torch.lerp(one.expand_as(x_part), slopes, negative, out=negated)
             torch.mul(upstream_part, factor, out=grad_part)
         return grad_x, None
     axes = broadcast_reduction_axes(x.ndim, alpha.shape)
@@ -144,19 +150,27 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     below_zero = -_smallest_subnormal(x.dtype)
     total = None
     for x_part, upstream_part, grad_part in slices:
-        terms = torch.clamp_max(x_part, 0)
-        torch.mul(terms, upstream_part, out=terms)
+        clamped, terms = (_fit(buffer, x_part) for buffer in scratch)
+        torch.clamp_max(x_part, 0, out=clamped)
+        torch.mul(clamped, upstream_part, out=terms)
         if axes:
             partial = torch.sum(terms, dim=axes, keepdim=True, dtype=accumulation_dtype)
             total = partial if total is None else total.add_(partial)
         else:  # a slope per element (one slice): the terms are its gradient
-            total, terms = terms, torch.empty_like(terms)
-        nonnegative = threshold_backward(one.expand_as(terms), x_part, below_zero, grad_input=terms)
-        factor = torch.lerp(slopes, one.expand_as(nonnegative), nonnegative, out=nonnegative)
+            total, terms = terms.clone(), clamped
+        nonnegative = threshold_backward(
+            one.expand_as(x_part), x_part, below_zero, grad_input=clamped
+        )
+        factor = torch.lerp(slopes, one.expand_as(x_part), nonnegative, out=terms)
         torch.mul(upstream_part, factor, out=grad_part)
     if bool(torch.isnan(total).any()):
         return _backward_where(upstream, x, alpha, need_alpha)
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
+
+
+def _fit(buffer, part):
+    """`buffer`, cut to the rows of `part` (the last slice may be shorter)."""
+    return buffer if buffer.shape == part.shape else buffer[: part.shape[0]]
 
 
 def _smallest_subnormal(dtype):
