@@ -226,6 +226,21 @@ def test_saved_model_export_matches_keras(tmp_path):
     )
 
 
+@pytest.mark.requires_backend("tensorflow")
+def test_saved_model_gives_the_reference_values_for_non_finite_slopes(tmp_path):
+    """The exported graph computes the fused op pattern only for finite
+    slopes (a tf.cond on the slope, folded away for a constant slope by the
+    converters); an infinite slope still maps x >= 0 to x, not NaN."""
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((4,)), keras_prelu.PReLU(alpha_initializer=np.inf)])
+    x = np.array([[-2.0, -0.0, 0.0, 3.0]], "float32")
+    model(x)
+    model.export(tmp_path / "saved_model", verbose=False)
+    restored = tf.saved_model.load(str(tmp_path / "saved_model"))
+    np.testing.assert_array_equal(restored.serve(tf.constant(x)).numpy(), [[-np.inf, 0, 0, 3]])
+
+
 def _tflite_ops_and_output(model, directory, x):
     import tensorflow as tf
 

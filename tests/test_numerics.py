@@ -198,6 +198,23 @@ def test_special_values_and_slopes(kernel, dtype, slope_dtype, layout):
     )
 
 
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_non_finite_upstream_gradient(kernel, dtype):
+    """An infinite or NaN upstream gradient next to x >= 0 leaves the slope
+    gradient alone (the reference's d/dalpha is 0 there, not 0 * inf)."""
+    x, alpha, _ = _grid(dtype, "float32", "channelwise")
+    upstream = np.ones(x.shape, dtype)
+    upstream[0, list(GRID_X[np.isfinite(GRID_X)]).index(2.0)] = np.inf
+    upstream[1, list(GRID_X[np.isfinite(GRID_X)]).index(7.0)] = np.nan
+    upstream[1, list(GRID_X[np.isfinite(GRID_X)]).index(0.0)] = -np.inf
+    alpha = np.abs(alpha.astype("float32"))  # finite slopes: the fast paths
+    alpha[~np.isfinite(alpha)] = 0.5
+    results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream)
+    assert np.isfinite(results[2]).all()
+
+
 @pytest.mark.requires_backend("tensorflow")
 @pytest.mark.parametrize("kernel", ["prelu", "training", "prelu_graph", "training_graph"])
 @pytest.mark.parametrize("dtype,slope_dtype", [("float32", "float32"), ("float16", "float32")])

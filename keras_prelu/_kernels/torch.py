@@ -77,11 +77,17 @@ def _backward_fused(upstream, x, alpha, need_alpha=True):
     grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, _slopes(alpha, x.dtype))
     # In place: a fresh full-size buffer costs page faults on CPU. Not under
     # autograd-of-autograd, where grad_x may be needed as is.
+    zero = x == 0
     if torch.is_grad_enabled():
-        grad_x = torch.where(x == 0, upstream, grad_x)
+        grad_x = torch.where(zero, upstream, grad_x)
     else:
-        grad_x = torch.where(x == 0, upstream, grad_x, out=grad_x)
-    return grad_x, _sum_to_alpha(per_element, alpha) if need_alpha else None
+        grad_x = torch.where(zero, upstream, grad_x, out=grad_x)
+    if not need_alpha:
+        return grad_x, None
+    # Its slope-gradient term at x == 0 is 0 * upstream, NaN for an infinite
+    # upstream gradient, where the convention has 0.
+    per_element = torch.where(zero, torch.zeros_like(per_element), per_element)
+    return grad_x, _sum_to_alpha(per_element, alpha)
 
 
 def _backward_where(upstream, x, alpha, need_alpha=True):
