@@ -11,10 +11,10 @@ branch (d/dx = alpha) where our convention has the identity branch, and on
 CPU it is a scalar loop, as is `torch.where`, each several times slower
 than a vectorised elementwise kernel; every fresh full-size buffer also
 costs page faults. So on CPU the backward is computed in slices of the
-batch, about 1 MiB each, with vectorised arithmetic kernels only (negate,
-multiply, sum, `threshold_backward`, `lerp`) whose temporaries stay in
-cache; the only full-size buffer is the input gradient itself, as for ReLU.
-The measurements are in benchmarks/README.md.
+batch, about 1 MiB each, with vectorised kernels only (`clamp_max`,
+multiply, sum, `threshold_backward` as a select, `lerp`) whose temporaries
+stay in cache; the only full-size buffer is the input gradient itself, as
+for ReLU. The measurements are in benchmarks/README.md.
 
 Elsewhere (CUDA, or a backward that is itself differentiated) the fused
 kernels are used with the x == 0 entries patched, and under `torch.compile`
@@ -32,8 +32,6 @@ _HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "l
 # Elements of x per slice in the CPU backward: 1 MiB of float32, so that the
 # slice's temporaries stay in cache.
 _CPU_SLICE_ELEMENTS = 1 << 18
-
-
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
 
