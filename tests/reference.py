@@ -9,7 +9,9 @@ import numpy as np
 
 
 def _slope(x, alpha):
-    return np.asarray(alpha).astype(x.dtype)
+    # A slope beyond a half-precision range becomes inf, as in the kernels.
+    with np.errstate(over="ignore"):
+        return np.asarray(alpha).astype(x.dtype)
 
 
 def forward(x, alpha):
@@ -32,8 +34,8 @@ def gradients(x, alpha, upstream):
     alpha_dtype = np.asarray(alpha).dtype
     alpha = _slope(x, alpha)
     upstream = np.asarray(upstream, x.dtype)
-    nonnegative = x >= 0
     with np.errstate(invalid="ignore", over="ignore"):
+        nonnegative = x >= 0  # False for NaN (half precision warns)
         grad_x = np.where(nonnegative, upstream, upstream * alpha)
         per_element = np.where(nonnegative, 0, upstream * x).astype(x.dtype)
     grad_alpha = sum_to_shape(
