@@ -12,6 +12,7 @@ from keras import constraints
 from keras import initializers
 from keras import regularizers
 
+from keras_prelu import _kernels
 from keras_prelu._ops import check_real_dtype
 from keras_prelu._ops import is_float_dtype
 from keras_prelu._ops import prelu
@@ -413,12 +414,27 @@ class PReLU(keras.layers.Layer):
             initializer=self.alpha_initializer,
             regularizer=self.alpha_regularizer,
             constraint=self.alpha_constraint,
+            # Read in its own dtype inside `call` (see there).
+            autocast=False,
         )
         self.input_spec = keras.InputSpec(
             ndim=len(input_shape), axes={axis: input_shape[axis] for axis in slope_axes}
         )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        check_real_dtype(inputs.dtype, "inputs")
+        # Keras casts float inputs to the compute dtype but leaves integer
+        # and bool ones alone.
+        if not keras.backend.is_float_dtype(inputs.dtype):
+            inputs = keras.ops.cast(inputs, self.compute_dtype)
+        # The slope variable is not autocast: under mixed precision the
+        # kernels take the float32 slope next to float16 inputs, compute the
+        # output in float16 and return the slope gradient in float32, summed
+        # in float32, where a float16 copy would overflow (|sum| > 65504).
+        if training:
+            # Faster where a backend has a training form (TensorFlow: not the
+            # op pattern export converters fuse); the same results.
+            return _kernels.prelu_training(inputs, keras.ops.convert_to_tensor(self.alpha))
         return prelu(inputs, self.alpha)
 
     def compute_output_shape(self, input_shape):

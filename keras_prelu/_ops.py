@@ -142,4 +142,6 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
     alpha = ops.convert_to_tensor(alpha)
     _check_broadcastable(tuple(x.shape), tuple(alpha.shape))
     dtype = _output_dtype(x.dtype, alpha.dtype)
-    return _kernels.prelu(ops.cast(x, dtype), ops.cast(alpha, dtype))
+    # The kernels cast alpha to `dtype` unless it is a wider float, whose
+    # gradient they then return in its own precision.
+    return _kernels.prelu(ops.cast(x, dtype), alpha)

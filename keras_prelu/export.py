@@ -36,6 +36,10 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
     `strict=True`. A `keras.layers.PReLU` is fused only where its exporter
     writes one of the patterns of `fuse_onnx_prelu` (TensorFlow).
 
+    A model whose slopes are NaN or infinite (a diverged training run) is
+    refused with a `ValueError`: the converters do not carry such slopes over
+    exactly.
+
     Args:
         model: A Keras model that has been called or built with an Input.
         filepath: str or `pathlib.Path`. Where to write the `.onnx` file.
@@ -57,6 +61,16 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
     import onnx
 
     path = os.fspath(filepath)
+    layers = list(_prelu_layers(model))
+    for layer in layers:
+        if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
+            # tf2onnx rewrites the exact form such slopes need into arithmetic
+            # that turns them into NaN.
+            raise ValueError(
+                f"PReLU layer '{layer.name}' has NaN or infinite slopes, which the ONNX "
+                "converters do not carry over exactly (did training diverge?). "
+                f"Received: filepath={path}"
+            )
     kwargs.setdefault("verbose", False)
     # Exporters may write weights to side files next to the graph (jax2onnx
     # does): export into a scratch folder beside the target, save one
@@ -68,10 +82,9 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
         if fuse_prelu:
             fuse_onnx_prelu(onnx_model)
         native = sum(node.op_type == "PRelu" for node in onnx_model.graph.node)
-        layers = _count_prelu_layers(model)
-        if fuse_prelu and native < layers:
+        if fuse_prelu and native < len(layers):
             message = (
-                f"The ONNX graph has {native} native PRelu node(s) for the model's {layers} "
+                f"The ONNX graph has {native} native PRelu node(s) for the model's {len(layers)} "
                 "keras_prelu.PReLU layers: the others stay elementwise ops, which compute the "
                 "same values more slowly. The exporter may write a pattern fuse_onnx_prelu "
                 "does not know. "
@@ -86,14 +99,13 @@ def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int
     return native
 
 
-def _count_prelu_layers(model) -> int:
-    count = 0
+def _prelu_layers(model):
+    """Yields the `keras_prelu.PReLU` layers of `model`, nested models included."""
     for layer in getattr(model, "layers", ()):
         if isinstance(layer, PReLU):
-            count += 1
+            yield layer
         elif isinstance(layer, keras.Model):
-            count += _count_prelu_layers(layer)
-    return count
+            yield from _prelu_layers(layer)
 
 
 def fuse_onnx_prelu(onnx_model) -> int:
@@ -105,8 +117,11 @@ def fuse_onnx_prelu(onnx_model) -> int:
     - `Add(Relu(x), Mul(Relu(Neg(x)), c))` with a constant `c = -s`,
       from TensorFlow, also with tf2onnx's transposes around the `Mul`.
 
-    Both equal `PRelu(x, s)` for every input, NaN and infinities included.
-    The model is changed in place (nodes replaced, unused nodes and
+    Both equal `PRelu(x, s)` for every input, NaN and infinities included,
+    for a finite slope. An `If` node whose condition is a constant (the
+    TensorFlow kernel checks that the slopes are finite; tf2onnx keeps that
+    check as an `If`) is first replaced by the branch it takes. The model is
+    changed in place (nodes replaced, unused nodes and
     initializers removed) and checked with `onnx.checker`; save it yourself
     with `onnx.save`.
 
@@ -124,16 +139,72 @@ def fuse_onnx_prelu(onnx_model) -> int:
     )
     if opset < 7:  # PRelu broadcasts its slope from opset 7
         return 0
+    inlined = _inline_constant_ifs(onnx_model.graph)
     graph = _OnnxGraph(onnx_model)
     fused = 0
     for node in list(onnx_model.graph.node):
         match = graph.match_where(node) or graph.match_relu_sum(node)
         if match is not None and graph.replace_with_prelu(node, *match):
             fused += 1
-    if fused:
+    if fused or inlined:
         graph.remove_dead()
         onnx.checker.check_model(onnx_model)
     return fused
+
+
+def _inline_constant_ifs(graph) -> int:
+    """Replaces each `If` node whose condition is a constant by the nodes of
+    the branch it takes; returns how many.
+
+    On TensorFlow the layer's inference kernel is a `tf.cond` on whether the
+    slopes are finite (see `keras_prelu/_kernels/tensorflow.py`); tf2onnx
+    freezes the slopes, so the condition becomes a constant, but keeps the
+    `If` node, with the PReLU pattern inside its branch.
+    """
+    from onnx import helper
+    from onnx import numpy_helper
+
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    names = {name for node in graph.node for name in [*node.input, *node.output]}
+    names |= {value.name for value in [*graph.input, *graph.output, *graph.initializer]}
+    inlined = 0
+    for node in list(graph.node):
+        condition = constants.get(node.input[0]) if node.op_type == "If" else None
+        if condition is None or condition.size != 1:
+            continue
+        wanted = "then_branch" if bool(condition.reshape(())) else "else_branch"
+        branch = next(helper.get_attribute_value(a) for a in node.attribute if a.name == wanted)
+        produced = {name for inner in branch.node for name in inner.output}
+        produced |= {init.name for init in branch.initializer}
+        if produced & names or any(
+            a.type in (a.GRAPH, a.GRAPHS) for inner in branch.node for a in inner.attribute
+        ):
+            continue  # a name clash or nested subgraphs: leave it alone
+        renames = {}
+        copies = []
+        for inner_out, outer_out in zip(branch.output, node.output, strict=True):
+            if inner_out.name in produced:
+                renames[inner_out.name] = outer_out
+            else:  # the branch passes an outer value straight through
+                copies.append(helper.make_node("Identity", [inner_out.name], [outer_out]))
+        index = list(graph.node).index(node)
+        graph.node.remove(node)
+        new_nodes = []
+        for inner in branch.node:
+            copy = inner.__class__()
+            copy.CopyFrom(inner)
+            copy.input[:] = [renames.get(name, name) for name in copy.input]
+            copy.output[:] = [renames.get(name, name) for name in copy.output]
+            new_nodes.append(copy)
+        for offset, new in enumerate(new_nodes + copies):
+            graph.node.insert(index + offset, new)
+        graph.initializer.extend(branch.initializer)
+        names |= produced
+        inlined += 1
+    return inlined
 
 
 class _OnnxGraph:

@@ -7,7 +7,8 @@ import numpy as np
 def value_and_grads(fn, x, alpha, upstream):
     """Returns `fn(x, alpha)` and the gradients of `sum(upstream * fn)`.
 
-    All results are NumPy arrays; `x` and `alpha` are NumPy arrays too.
+    All results are NumPy arrays; `x` and `alpha` are NumPy arrays too, and
+    `alpha` may have a wider dtype than `x`.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -23,9 +24,15 @@ def value_and_grads(fn, x, alpha, upstream):
     if backend == "jax":
         import jax
 
-        out, vjp = jax.vjp(fn, jax.numpy.asarray(x), jax.numpy.asarray(alpha))
-        grad_x, grad_alpha = vjp(jax.numpy.asarray(upstream, out.dtype))
-        return np.asarray(out), np.asarray(grad_x), np.asarray(grad_alpha)
+        # Compiled as one computation, as a JAX training step is (and far
+        # faster to test than op-by-op dispatch).
+        @jax.jit
+        def compute(x, alpha, upstream):
+            out, vjp = jax.vjp(fn, x, alpha)
+            return (out, *vjp(upstream.astype(out.dtype)))
+
+        results = compute(*(jax.numpy.asarray(a) for a in (x, alpha, upstream)))
+        return tuple(np.asarray(r) for r in results)
     if backend == "torch":
         x_t = _to_torch(x).requires_grad_()
         alpha_t = _to_torch(alpha).requires_grad_()
@@ -35,8 +42,9 @@ def value_and_grads(fn, x, alpha, upstream):
     raise ValueError(f"Backend '{backend}' is not supported.")
 
 
-def layer_grads(layer, x, upstream):
-    """Output, input gradient and slope gradient of a built layer."""
+def layer_grads(layer, x, upstream, training=None):
+    """Output, input gradient and slope gradient of a built layer, called
+    with `training` as a training loop or an inference call would."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -44,29 +52,35 @@ def layer_grads(layer, x, upstream):
         x_t = tf.constant(x)
         with tf.GradientTape() as tape:
             tape.watch(x_t)
-            out = layer(x_t)
+            out = layer(x_t, training=training)
             loss = tf.reduce_sum(out * tf.constant(upstream, out.dtype))
         grad_x, grad_alpha = tape.gradient(loss, [x_t, layer.alpha.value])
         return out.numpy(), grad_x.numpy(), grad_alpha.numpy()
     if backend == "jax":
         import jax
 
+        # `stateless_call` passes keyword arguments on as they are, and not
+        # every layer's `call` takes `training`.
+        kwargs = {} if training is None else {"training": training}
+
         def loss_fn(trainable_values, x_value):
-            out, _ = layer.stateless_call(trainable_values, [], x_value)
-            return (out * upstream).sum(), out
+            out, _ = layer.stateless_call(trainable_values, [], x_value, **kwargs)
+            return (out * upstream.astype(out.dtype)).sum(), out
 
         (_, out), grads = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
             [layer.alpha.value], jax.numpy.asarray(x)
         )
         return np.asarray(out), np.asarray(grads[1]), np.asarray(grads[0][0])
     if backend == "torch":
-        import torch
-
-        x_t = torch.tensor(x, requires_grad=True)
+        x_t = _to_torch(x).requires_grad_()
         layer.alpha.value.grad = None
-        out = layer(x_t)
-        out.backward(torch.tensor(upstream, dtype=out.dtype))
-        return out.detach().numpy(), x_t.grad.numpy(), layer.alpha.value.grad.numpy()
+        out = layer(x_t, training=training)
+        out.backward(_to_torch(upstream).to(out.dtype))
+        return (
+            _from_torch(out.detach()),
+            _from_torch(x_t.grad),
+            _from_torch(layer.alpha.value.grad),
+        )
     raise ValueError(f"Backend '{backend}' is not supported.")
 
 

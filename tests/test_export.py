@@ -231,6 +231,23 @@ def test_saved_model_export_matches_keras(tmp_path):
     )
 
 
+@pytest.mark.requires_backend("tensorflow")
+def test_saved_model_gives_the_reference_values_for_non_finite_slopes(tmp_path):
+    """The exported graph computes the fused op pattern only for finite
+    slopes (a tf.cond on the slope, folded away for a constant slope by the
+    converters); an infinite slope still maps x >= 0 to x, not NaN."""
+    import tensorflow as tf
+
+    # A diverged slope: the initializer itself refuses non-finite values.
+    model = keras.Sequential([keras.Input((4,)), keras_prelu.PReLU(name="act")])
+    model.get_layer("act").set_weights([np.full((4,), np.inf, "float32")])
+    x = np.array([[-2.0, -0.0, 0.0, 3.0]], "float32")
+    model(x)
+    model.export(tmp_path / "saved_model", verbose=False)
+    restored = tf.saved_model.load(str(tmp_path / "saved_model"))
+    np.testing.assert_array_equal(restored.serve(tf.constant(x)).numpy(), [[-np.inf, 0, 0, 3]])
+
+
 def _tflite_ops_and_output(model, directory, x):
     import tensorflow as tf
 
@@ -327,3 +344,12 @@ def test_export_onnx_writes_one_file_when_the_exporter_writes_side_files(tmp_pat
         rtol=1e-4,
         atol=1e-4,
     )
+
+
+def test_export_onnx_refuses_non_finite_slopes(tmp_path):
+    pytest.importorskip("onnx")
+    model = keras.Sequential([keras.Input((4,)), keras_prelu.PReLU(name="act")])
+    model.get_layer("act").set_weights([np.array([0.25, np.inf, -0.5, 0.1], "float32")])
+    with pytest.raises(ValueError, match="layer 'act' has NaN or infinite slopes"):
+        export.export_onnx(model, tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []

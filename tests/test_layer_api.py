@@ -337,8 +337,10 @@ def test_complex_inputs_and_slopes_are_refused():
     x = np.array([[-1.0, 2.0, -3.0]], "float32")
     with pytest.raises(TypeError, match=r"imaginary part.*Received: x.dtype=complex64"):
         keras_prelu.prelu(_complex(), 0.25)
-    with pytest.raises(TypeError, match=r"Received: x.dtype=complex64"):
+    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
         keras_prelu.PReLU()(_complex())
+    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
+        keras_prelu.PReLU()(_complex(), training=True)
     with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex"):
         keras_prelu.prelu(x, 0.5j)
     with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex64"):

@@ -1,5 +1,7 @@
 """Forward pass and both gradients against the NumPy reference, on every
-backend, for the fast kernel and the pure `keras.ops` reference kernel."""
+backend, for every kernel path: the inference and training kernels (also
+traced and compiled where the backend has those modes), the pure `keras.ops`
+reference kernel, and the fixed PyTorch kernel pairs."""
 
 import keras
 import numpy as np
@@ -12,7 +14,22 @@ from tests import reference
 from tests.backend_utils import layer_grads
 from tests.backend_utils import value_and_grads
 
+BACKEND = keras.backend.backend()
 SPECIAL = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.0, -1e-30], "float32")
+# Every value x takes in the special grid, and every slope: non-finite,
+# negative, zero, and one beyond float16's range (inf once cast to float16).
+GRID_X = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.0, -1e-30, -3.0, 7.0], "float32")
+GRID_SLOPES = np.array([np.inf, -np.inf, np.nan, -0.5, 0.0, 0.25, 1e5], "float32")
+# (x dtype, slope dtype): a float32 slope next to half-precision inputs is
+# how the layer runs under mixed precision.
+DTYPES = [
+    ("float32", "float32"),
+    ("float64", "float64"),
+    ("float16", "float16"),
+    ("bfloat16", "bfloat16"),
+    ("float16", "float32"),
+    ("bfloat16", "float32"),
+]
 
 # (x shape, alpha shape): full, channel-wise, scalar, shared axes, and a
 # slope that broadcasts over a leading axis it lacks.
@@ -26,18 +43,48 @@ LAYOUTS = [
     # Wide enough for the matmul reduction of the slope gradient.
     ((2, 8, 8, 16), (8, 8, 16)),
     ((2, 4, 16, 64), (1, 16, 64)),
-    # Large enough per sample for the XLA-compiled TensorFlow gradient.
+    # Large enough per sample for the XLA-compiled TensorFlow kernels.
     ((2, 16, 32, 32), (1, 1, 32)),
 ]
 
-KERNELS = {"fast": kernels.prelu, "reference": reference_kernel.prelu}
-if keras.backend.backend() == "torch":
-    from keras_prelu._kernels import torch as torch_kernels
 
-    # The fused kernels (used on CUDA and under torch.compile) and the
-    # fallback for torch builds without them; "fast" is the sliced CPU kernel.
-    KERNELS["torch_fused"] = torch_kernels.FusedPReLU.apply
-    KERNELS["torch_where"] = torch_kernels.WherePReLU.apply
+def _kernel_paths():
+    paths = {
+        "prelu": kernels.prelu,
+        "training": kernels.prelu_training,
+        "reference": reference_kernel.prelu,
+    }
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        # In a graph, the inference kernel guards its fused pattern with a
+        # tf.cond on the slope; under XLA, the training kernel nests its own
+        # compiled functions in the caller's.
+        for name in ("prelu", "training"):
+            paths[f"{name}_graph"] = tf.function(paths[name], autograph=False)
+            paths[f"{name}_xla"] = tf.function(paths[name], jit_compile=True, autograph=False)
+    elif BACKEND == "torch":
+        from keras_prelu._kernels import torch as torch_kernels
+
+        # The fused kernels (used on CUDA), the sliced CPU backward and the
+        # `torch.where` fallback (torch.compile, builds without the fused
+        # kernels), each on its own.
+        paths["torch_fused"] = torch_kernels._FusedPReLU.apply
+        paths["torch_sliced"] = torch_kernels._SlicedPReLU.apply
+        paths["torch_where"] = torch_kernels._WherePReLU.apply
+    return paths
+
+
+KERNELS = _kernel_paths()
+
+
+def _as_dtype(array, dtype):
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        dtype = ml_dtypes.bfloat16
+    with np.errstate(over="ignore"):  # 1e5 is inf in float16, on purpose
+        return np.asarray(array).astype(dtype)
 
 
 def _inputs(x_shape, alpha_shape, dtype="float32", seed=0):
@@ -52,16 +99,137 @@ def _inputs(x_shape, alpha_shape, dtype="float32", seed=0):
     return x, alpha, upstream
 
 
+def _exact_slope_gradient(x, alpha, upstream):
+    """The float64 slope gradient and the sum of the magnitudes of its terms
+    (the scale of any summation's rounding error)."""
+    x64 = x.astype("float64")
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.where(x64 >= 0, 0.0, upstream.astype("float64") * x64)
+    # Each term is rounded to the input dtype before it is summed.
+    terms = _as_dtype(terms, x.dtype.name).astype("float64")
+    exact = reference.sum_to_shape(terms, np.shape(alpha))
+    with np.errstate(invalid="ignore"):
+        magnitude = reference.sum_to_shape(np.abs(terms), np.shape(alpha))
+    return exact, magnitude
+
+
+def _assert_within(got, want, bound):
+    got = got.astype("float64")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want) & np.isfinite(bound)
+    exact = ~finite & ~np.isnan(want)
+    np.testing.assert_array_equal(got[exact], want[exact])
+    error = np.abs(got[finite] - want[finite])
+    assert np.all(error <= bound[finite]), (error - bound[finite]).max()
+
+
+def _assert_matches_reference(results, x, alpha, upstream, summed_in_input_dtype=False):
+    """Output and input gradient exactly (NaN where the reference has NaN;
+    zeros of either sign equal), the slope gradient within rounding bounds of
+    the exact sum of its terms, and every dtype as the contract says."""
+    out, grad_x, grad_alpha = results
+    assert out.dtype == grad_x.dtype == x.dtype and out.shape == grad_x.shape == x.shape
+    assert grad_alpha.dtype == alpha.dtype and grad_alpha.shape == alpha.shape
+    want_grad_x, _ = reference.gradients(x, alpha, upstream)
+    np.testing.assert_array_equal(
+        out.astype("float64"), reference.forward(x, alpha).astype("float64")
+    )
+    np.testing.assert_array_equal(grad_x.astype("float64"), want_grad_x.astype("float64"))
+    exact, magnitude = _exact_slope_gradient(x, alpha, upstream)
+    eps = float(np.finfo(np.float32).eps)
+    if x.dtype.name in ("float16", "bfloat16") and summed_in_input_dtype:
+        import ml_dtypes
+
+        # The reference kernel leaves the sum to the backend, in the input dtype.
+        eps = float(ml_dtypes.finfo(x.dtype).eps)
+        magnitude = magnitude * (x.size // max(1, alpha.size))
+    elif x.dtype.name == "float64":
+        eps = float(np.finfo(np.float64).eps)
+    # The result is also rounded once to the slope's dtype.
+    rounding = float(np.finfo(np.float32).eps) if alpha.dtype.name != "float64" else 0.0
+    if alpha.dtype.name in ("float16", "bfloat16"):
+        import ml_dtypes
+
+        rounding = float(ml_dtypes.finfo(alpha.dtype).eps)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = 2 * eps * (np.abs(exact) + magnitude) + rounding * np.abs(exact)
+    _assert_within(grad_alpha, exact, bound)
+
+
+# Kernels against the NumPy reference ------------------------------------------------
+
+
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 @pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS)
 def test_kernel_matches_numpy_reference(kernel, x_shape, alpha_shape):
     x, alpha, upstream = _inputs(x_shape, alpha_shape)
-    out, grad_x, grad_alpha = value_and_grads(KERNELS[kernel], x, alpha, upstream)
-    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
-    np.testing.assert_array_equal(out, reference.forward(x, alpha))
-    np.testing.assert_array_equal(grad_x, want_grad_x)
-    assert grad_alpha.shape == alpha.shape
-    np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-5, atol=1e-5)
+    results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream)
+
+
+def _grid(dtype, slope_dtype, layout):
+    """x, slopes and upstream covering every special x with every slope.
+
+    "elementwise": x is (2, |GRID_X|, |GRID_SLOPES|) with a slope per element
+    (column j has GRID_SLOPES[j]), so each slope-gradient entry sums two
+    terms and is NaN only where x is. "channelwise": a slope per column and
+    only the finite x values, so the summed gradients are finite.
+    """
+    values = GRID_X if layout == "elementwise" else GRID_X[np.isfinite(GRID_X)]
+    x = np.broadcast_to(values[None, :, None], (2, values.size, GRID_SLOPES.size))
+    if layout == "elementwise":
+        alpha = np.broadcast_to(GRID_SLOPES, (values.size, GRID_SLOPES.size))
+    else:
+        alpha = GRID_SLOPES.reshape(1, -1)
+    upstream = np.random.default_rng(11).uniform(-1, 1, x.shape)
+    upstream[0, 0] = 0.0  # 0 * inf: NaN in the reference too
+    return _as_dtype(x, dtype), _as_dtype(alpha, slope_dtype), _as_dtype(upstream, dtype)
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("dtype,slope_dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["elementwise", "channelwise"])
+def test_special_values_and_slopes(kernel, dtype, slope_dtype, layout):
+    """NaN and infinite inputs, zeros of both signs, and non-finite, negative,
+    zero and out-of-range slopes give the reference's values and gradients."""
+    x, alpha, upstream = _grid(dtype, slope_dtype, layout)
+    results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    _assert_matches_reference(
+        results, x, alpha, upstream, summed_in_input_dtype=kernel == "reference"
+    )
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_non_finite_upstream_gradient(kernel, dtype):
+    """An infinite or NaN upstream gradient next to x >= 0 leaves the slope
+    gradient alone (the reference's d/dalpha is 0 there, not 0 * inf)."""
+    x, alpha, _ = _grid(dtype, "float32", "channelwise")
+    upstream = np.ones(x.shape, dtype)
+    upstream[0, list(GRID_X[np.isfinite(GRID_X)]).index(2.0)] = np.inf
+    upstream[1, list(GRID_X[np.isfinite(GRID_X)]).index(7.0)] = np.nan
+    upstream[1, list(GRID_X[np.isfinite(GRID_X)]).index(0.0)] = -np.inf
+    alpha = np.abs(alpha.astype("float32"))  # finite slopes: the fast paths
+    alpha[~np.isfinite(alpha)] = 0.5
+    results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream)
+    assert np.isfinite(results[2]).all()
+
+
+@pytest.mark.requires_backend("tensorflow")
+@pytest.mark.parametrize("kernel", ["prelu", "training", "prelu_graph", "training_graph"])
+@pytest.mark.parametrize("dtype,slope_dtype", [("float32", "float32"), ("float16", "float32")])
+def test_tensorflow_compiled_kernels_on_special_values(monkeypatch, kernel, dtype, slope_dtype):
+    """The XLA-compiled forward and backward, which large tensors take."""
+    import tensorflow as tf
+
+    from keras_prelu._kernels import tensorflow as tf_kernels
+
+    monkeypatch.setattr(tf_kernels, "_XLA_MIN_ELEMENTS_PER_SAMPLE", 1)
+    x, alpha, upstream = _grid(dtype, slope_dtype, "elementwise")
+    assert tf_kernels._is_large(tf.constant(x))
+    fn = _kernel_paths()[kernel]  # traced afresh with the threshold patched
+    _assert_matches_reference(value_and_grads(fn, x, alpha, upstream), x, alpha, upstream)
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
@@ -81,54 +249,20 @@ def test_kernel_on_scalar_and_empty_inputs(kernel, x_shape, alpha_shape):
     np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("x_shape,alpha_shape", LAYOUTS)
-@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
-def test_fast_kernel_equals_reference_kernel(x_shape, alpha_shape, dtype):
-    x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=3))
-    fast = value_and_grads(kernels.prelu, x, alpha, upstream)
-    slow = value_and_grads(reference_kernel.prelu, x, alpha, upstream)
-    for got, want in zip(fast, slow, strict=True):
-        assert got.dtype == want.dtype == x.dtype
-    for got, want in zip(fast[:2], slow[:2], strict=True):
-        np.testing.assert_array_equal(got.astype("float32"), want.astype("float32"))
-    if dtype in ("float32", "float64"):
-        np.testing.assert_allclose(fast[2], slow[2], rtol=1e-5, atol=1e-5)
-        return
-    # In half precision the two kernels round differently: the fast kernels
-    # accumulate the slope gradient in float32, the reference sums in the
-    # input dtype (as the backend's reduction does). Both are checked against
-    # the exact float64 sum of the same half-precision terms, within rounding
-    # error bounds for their summation.
-    exact, magnitude = _exact_slope_gradient(x, alpha, upstream)
-    import ml_dtypes
-
-    eps = float(ml_dtypes.finfo(x.dtype).eps)
-    terms = x.size // alpha.size
-    _assert_within(fast[2], exact, 2 * eps * (np.abs(exact) + magnitude))
-    _assert_within(slow[2], exact, 2 * eps * (np.abs(exact) + terms * magnitude))
+@pytest.mark.parametrize("x_shape,alpha_shape", [LAYOUTS[i] for i in (0, 1, 3, 7, 8)])
+@pytest.mark.parametrize("dtype,slope_dtype", DTYPES)
+def test_kernels_in_every_dtype(x_shape, alpha_shape, dtype, slope_dtype):
+    x, alpha, upstream = _inputs(x_shape, alpha_shape, seed=3)
+    x, upstream = _as_dtype(x, dtype), _as_dtype(upstream, dtype)
+    alpha = _as_dtype(alpha, slope_dtype)
+    for name in ("prelu", "training", "reference"):
+        results = value_and_grads(KERNELS[name], x, alpha, upstream)
+        _assert_matches_reference(
+            results, x, alpha, upstream, summed_in_input_dtype=name == "reference"
+        )
 
 
-def _exact_slope_gradient(x, alpha, upstream):
-    """The float64 slope gradient of half-precision inputs and the sum of the
-    magnitudes of its terms (the scale of any summation's rounding error)."""
-    x64, upstream64 = x.astype("float64"), upstream.astype("float64")
-    with np.errstate(invalid="ignore"):
-        terms = np.where(x64 >= 0, 0.0, upstream64 * x64)
-    # Each term is rounded to the input dtype before it is summed.
-    terms = terms.astype(x.dtype).astype("float64")
-    exact = reference.sum_to_shape(terms, alpha.shape)
-    with np.errstate(invalid="ignore"):
-        magnitude = reference.sum_to_shape(np.abs(terms), alpha.shape)
-    return exact, magnitude
-
-
-def _assert_within(got, want, bound):
-    got = got.astype("float64")
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    finite = np.isfinite(want) & np.isfinite(bound)
-    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
-    error = np.abs(got[finite] - want[finite])
-    assert np.all(error <= bound[finite]), (error - bound[finite]).max()
+# PyTorch kernel paths ---------------------------------------------------------------
 
 
 @pytest.mark.requires_backend("torch")
@@ -140,10 +274,10 @@ def test_torch_backward_in_slices_equals_one_slice(monkeypatch, x_shape, alpha_s
     from keras_prelu._kernels import torch as torch_kernels
 
     x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=5))
-    whole = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
+    whole = value_and_grads(torch_kernels._SlicedPReLU.apply, x, alpha, upstream)
     # One batch row per slice, the most slices there can be.
-    monkeypatch.setattr(torch_kernels, "CPU_SLICE_ELEMENTS", 1)
-    sliced = value_and_grads(torch_kernels.SlicedPReLU.apply, x, alpha, upstream)
+    monkeypatch.setattr(torch_kernels, "_CPU_SLICE_ELEMENTS", 1)
+    sliced = value_and_grads(torch_kernels._SlicedPReLU.apply, x, alpha, upstream)
     for got, want in zip(sliced, whole, strict=True):
         assert got.dtype == want.dtype
     np.testing.assert_array_equal(sliced[1].astype("float64"), whole[1].astype("float64"))
@@ -151,18 +285,77 @@ def test_torch_backward_in_slices_equals_one_slice(monkeypatch, x_shape, alpha_s
     np.testing.assert_allclose(
         sliced[2].astype("float64"), whole[2].astype("float64"), rtol=tolerance, atol=tolerance
     )
-    if dtype == "float32":
-        want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
-        np.testing.assert_array_equal(sliced[1], want_grad_x)
-        np.testing.assert_allclose(sliced[2], want_grad_alpha, rtol=1e-5, atol=1e-5)
+    _assert_matches_reference(sliced, x, alpha, upstream)
 
 
-def _as_dtype(array, dtype):
-    if dtype == "bfloat16":
-        import ml_dtypes
+@pytest.mark.requires_backend("torch")
+@pytest.mark.parametrize("dtype,slope_dtype", [("float32", "float32"), ("float16", "float32")])
+def test_torch_public_op_fallback(monkeypatch, dtype, slope_dtype):
+    """Without the private fused kernels (torch builds that lack them) the
+    layer's kernel falls back to `torch.where` with the same results."""
+    from keras_prelu._kernels import torch as torch_kernels
 
-        return array.astype(ml_dtypes.bfloat16)
-    return array.astype(dtype)
+    monkeypatch.setattr(torch_kernels, "_HAS_FUSED_KERNELS", False)
+    monkeypatch.setattr(torch_kernels, "_HAS_VECTOR_KERNELS", False)
+    used = []
+    for name in ("_forward_where", "_backward_where"):
+        original = getattr(torch_kernels, name)
+        monkeypatch.setattr(
+            torch_kernels,
+            name,
+            lambda *a, _f=original, _n=name, **k: used.append(_n) or _f(*a, **k),
+        )
+    for layout in ("elementwise", "channelwise"):
+        x, alpha, upstream = _grid(dtype, slope_dtype, layout)
+        results = value_and_grads(kernels.prelu, x, alpha, upstream)
+        _assert_matches_reference(results, x, alpha, upstream)
+    assert set(used) == {"_forward_where", "_backward_where"}
+
+
+@pytest.mark.requires_backend("torch")
+def test_torch_backward_is_differentiable():
+    """Second-order gradients (e.g. gradient penalties) flow through the backward."""
+    import torch
+
+    x_np, alpha_np, upstream_np = _inputs((3, 4, 5), (1, 5), seed=7)
+    x_np[np.isnan(x_np) | np.isinf(x_np)] = 1.0
+    x = torch.tensor(x_np, requires_grad=True)
+    alpha = torch.tensor(alpha_np, requires_grad=True)
+    upstream = torch.tensor(upstream_np)
+    (grad_x,) = torch.autograd.grad(keras_prelu.prelu(x, alpha), x, upstream, create_graph=True)
+    np.testing.assert_array_equal(
+        grad_x.detach().numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
+    )
+    (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), alpha)
+    # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
+    want = np.where(x_np >= 0, 0.0, upstream_np).sum(axis=(0, 1)).reshape(1, 5)
+    np.testing.assert_allclose(grad_alpha_of_grad_x.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.requires_backend("torch")
+@pytest.mark.parametrize("x_shape,alpha_shape", [((4, 5, 6, 3), (1, 1, 3)), ((2, 7), (2, 7))])
+def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
+    import torch
+
+    from keras_prelu._kernels import torch as torch_kernels
+
+    x_np, alpha_np, upstream_np = _inputs(x_shape, alpha_shape, seed=9)
+    for function in (
+        torch_kernels._PReLUFunction,
+        torch_kernels._FusedPReLU,
+        torch_kernels._SlicedPReLU,
+        torch_kernels._WherePReLU,
+    ):
+        x = torch.tensor(x_np, requires_grad=True)
+        alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
+        function.apply(x, alpha).backward(torch.tensor(upstream_np))
+        assert alpha.grad is None
+        np.testing.assert_array_equal(
+            x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
+        )
+
+
+# Size-dependent paths ---------------------------------------------------------------
 
 
 def test_wide_layouts_take_the_matmul_reduction():
@@ -173,13 +366,16 @@ def test_wide_layouts_take_the_matmul_reduction():
 
 
 @pytest.mark.requires_backend("tensorflow")
-def test_tensorflow_compiles_only_large_gradients():
+def test_tensorflow_compiles_only_large_tensors():
     import tensorflow as tf
 
-    from keras_prelu._kernels import tensorflow as tf_kernel
+    from keras_prelu._kernels import tensorflow as tf_kernels
 
-    assert tf_kernel._is_large(tf.zeros((2, 16, 32, 32)))
-    assert not tf_kernel._is_large(tf.zeros((2, 8, 8, 16)))
+    assert tf_kernels._is_large(tf.zeros((2, 16, 32, 32)))
+    assert not tf_kernels._is_large(tf.zeros((2, 8, 8, 16)))
+
+
+# The convention ---------------------------------------------------------------------
 
 
 def test_gradient_at_zero_is_one():
@@ -200,6 +396,19 @@ def test_nan_and_inf_follow_the_formula():
     np.testing.assert_array_equal(grad_alpha, [np.nan, 0.0, -np.inf])
 
 
+def test_infinite_slope_changes_only_the_negative_branch():
+    x = np.array([-2.0, -0.0, 0.0, 3.0], "float32")
+    out, grad_x, grad_alpha = value_and_grads(
+        keras_prelu.prelu, x, np.float32(np.inf), np.ones_like(x)
+    )
+    np.testing.assert_array_equal(out, [-np.inf, 0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(grad_x, [np.inf, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(grad_alpha, -2.0)
+
+
+# The layer --------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "kwargs,shape",
     [
@@ -212,18 +421,42 @@ def test_nan_and_inf_follow_the_formula():
         ({"layout": "channelwise"}, (6, 7)),
     ],
 )
-def test_layer_matches_numpy_reference(kwargs, shape):
+@pytest.mark.parametrize("training", [None, True])
+def test_layer_matches_numpy_reference(kwargs, shape, training):
     layer = keras_prelu.PReLU(
         alpha_initializer=keras.initializers.RandomUniform(0.1, 0.5, seed=2), **kwargs
     )
     layer.build(shape)
     x, _, upstream = _inputs(shape, ())
     alpha = keras.ops.convert_to_numpy(layer.alpha)
-    out, grad_x, grad_alpha = layer_grads(layer, x, upstream)
-    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
-    np.testing.assert_array_equal(out, reference.forward(x, alpha))
-    np.testing.assert_array_equal(grad_x, want_grad_x)
-    np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-5, atol=1e-5)
+    results = layer_grads(layer, x, upstream, training=training)
+    _assert_matches_reference(results, x, alpha, upstream)
+
+
+@pytest.mark.parametrize("training", [None, True])
+def test_mixed_precision_slope_gradient_stays_float32(training):
+    """Under mixed_float16 the slope stays a float32 variable and its
+    gradient is summed and returned in float32: 65536 terms of -1 give
+    -65536, beyond float16's range (where a float16 sum would be -inf),
+    while the output is float16."""
+    keras.config.set_dtype_policy("mixed_float16")
+    layer = keras_prelu.PReLU(layout="channelwise")
+    layer.build((None, 32, 32, 16))
+    assert layer.alpha.dtype == "float32"
+    x = -np.ones((64, 32, 32, 16), "float16")
+    out, grad_x, grad_alpha = layer_grads(layer, x, np.ones_like(x), training=training)
+    assert out.dtype == grad_x.dtype == np.float16 and grad_alpha.dtype == np.float32
+    np.testing.assert_array_equal(out, np.float16(-0.25))
+    np.testing.assert_array_equal(grad_x, np.float16(0.25))
+    np.testing.assert_array_equal(grad_alpha, np.full((1, 1, 16), -65536.0, "float32"))
+
+
+def test_layer_casts_integer_inputs_to_its_compute_dtype():
+    keras.config.set_dtype_policy("mixed_float16")
+    layer = keras_prelu.PReLU(alpha_initializer=0.5)
+    out = layer(np.array([[-4, 0, 2]], "int32"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), [[-2.0, 0.0, 2.0]])
 
 
 @pytest.mark.parametrize("num_parameters", [1, 3])
@@ -266,52 +499,17 @@ def test_matches_torch_nn_prelu(num_parameters, data_format):
     np.testing.assert_array_equal(grad_x[~away_from_zero], to_layer(upstream_nchw)[~away_from_zero])
 
 
-def test_builtin_gets_zero_gradient_at_zero_and_we_do_not():
-    """The headline difference from keras.layers.PReLU, measured."""
-    x = np.zeros((1, 4), "float32")
+def test_gradient_at_zero_is_one_whatever_the_builtin_gives():
+    """The headline difference from keras.layers.PReLU, measured without
+    depending on it: in Keras 3.15 the built-in's gradient at x == 0 is 0
+    (it is relu's), and this test keeps passing the day that changes."""
+    x = np.array([[-1.0, 0.0, 0.0, 2.0]], "float32")
     upstream = np.ones_like(x)
     builtin = keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25))
     ours = keras_prelu.PReLU()
     builtin.build(x.shape)
     ours.build(x.shape)
-    assert layer_grads(builtin, x, upstream)[1].max() == 0.0
-    np.testing.assert_array_equal(layer_grads(ours, x, upstream)[1], 1.0)
-
-
-@pytest.mark.requires_backend("torch")
-def test_torch_backward_is_differentiable():
-    """Second-order gradients (e.g. gradient penalties) flow through the backward."""
-    import torch
-
-    x_np, alpha_np, upstream_np = _inputs((3, 4, 5), (1, 5), seed=7)
-    x_np[np.isnan(x_np) | np.isinf(x_np)] = 1.0
-    x = torch.tensor(x_np, requires_grad=True)
-    alpha = torch.tensor(alpha_np, requires_grad=True)
-    upstream = torch.tensor(upstream_np)
-    (grad_x,) = torch.autograd.grad(keras_prelu.prelu(x, alpha), x, upstream, create_graph=True)
-    (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), alpha)
-    # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
-    want = np.where(x_np >= 0, 0.0, upstream_np).sum(axis=(0, 1)).reshape(1, 5)
-    np.testing.assert_allclose(grad_alpha_of_grad_x.numpy(), want, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.requires_backend("torch")
-@pytest.mark.parametrize("x_shape,alpha_shape", [((4, 5, 6, 3), (1, 1, 3)), ((2, 7), (2, 7))])
-def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
-    import torch
-
-    from keras_prelu._kernels import torch as torch_kernels
-
-    x_np, alpha_np, upstream_np = _inputs(x_shape, alpha_shape, seed=9)
-    for function in (
-        torch_kernels.PReLUFunction,
-        torch_kernels.FusedPReLU,
-        torch_kernels.WherePReLU,
-    ):
-        x = torch.tensor(x_np, requires_grad=True)
-        alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
-        function.apply(x, alpha).backward(torch.tensor(upstream_np))
-        assert alpha.grad is None
-        np.testing.assert_array_equal(
-            x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
-        )
+    builtin_grad_x = layer_grads(builtin, x, upstream)[1]
+    np.testing.assert_array_equal(layer_grads(ours, x, upstream)[1], [[0.25, 1.0, 1.0, 1.0]])
+    # Away from zero the two agree; at zero the built-in gives what it gives.
+    np.testing.assert_array_equal(builtin_grad_x[x != 0], [0.25, 1.0])

@@ -1,13 +1,25 @@
-"""PReLU kernels: one module per backend, all with the signature
-`prelu(x, alpha) -> Tensor`.
+"""PReLU kernels: one module per backend, each with two entry points,
+`prelu(x, alpha)` and `prelu_training(x, alpha)`.
 
-Every kernel receives `x` and `alpha` as native tensors of the same floating
-dtype, with `alpha` broadcastable to `x`. It must return exactly what
-`reference.prelu` returns, with the same input gradient, and the same slope
-gradient up to summation order (see `reference.py` for the convention). The
-module is picked once, at import, from `keras.backend.backend()`; any
-backend without a fast path uses the pure
-`keras.ops` reference, which is also the oracle the tests compare against.
+Contract, for every kernel:
+
+- `x` is a floating tensor; `alpha` is a floating tensor broadcastable to
+  `x`, of `x`'s dtype or a wider float (a float32 slope variable next to
+  float16 activations under mixed precision). Narrower or non-float slopes
+  are cast to `x`'s dtype here, before the kernel sees them.
+- The output has `x`'s dtype and equals `reference.prelu` bit for bit: the
+  slope is cast to `x`'s dtype first, then `where(x >= 0, x, alpha * x)`.
+- The input gradient is exact; the slope gradient is accumulated in at least
+  float32, returned in `alpha`'s dtype, and equals the reference's up to
+  summation order (see `reference.py` for the convention, special values
+  included).
+
+`prelu` is the form for inference and export (on TensorFlow, the op pattern
+converters turn into one native PReLU op). `prelu_training` may use a faster
+formulation with the same results; layers call it when `training=True`.
+The backend module is picked once, at import, from `keras.backend.backend()`;
+a backend without a fast path uses the pure `keras.ops` reference, which is
+also the oracle the tests compare against.
 """
 
 import importlib
@@ -23,11 +35,36 @@ _FAST_PATHS = {
 }
 
 
-def _select_kernel():
+def _select_kernels():
     module_name = _FAST_PATHS.get(keras.backend.backend())
     if module_name is None:
-        return reference.prelu
-    return importlib.import_module(module_name).prelu
+        return reference.prelu, reference.prelu
+    module = importlib.import_module(module_name)
+    return module.prelu, module.prelu_training
 
 
-prelu = _select_kernel()
+_prelu, _prelu_training = _select_kernels()
+
+
+def _slope_for(x, alpha):
+    """`alpha`, cast to `x`'s dtype unless it is a float at least as wide."""
+    if alpha.dtype == x.dtype:
+        return alpha
+    x_dtype = keras.backend.standardize_dtype(x.dtype)
+    alpha_dtype = keras.backend.standardize_dtype(alpha.dtype)
+    if (
+        keras.backend.is_float_dtype(alpha_dtype)
+        and keras.backend.result_type(alpha_dtype, x_dtype) == alpha_dtype
+    ):
+        return alpha
+    return keras.ops.cast(alpha, x_dtype)
+
+
+def prelu(x, alpha):
+    """The PReLU kernel for inference and export; see the module docstring."""
+    return _prelu(x, _slope_for(x, alpha))
+
+
+def prelu_training(x, alpha):
+    """The PReLU kernel for training steps; same results as `prelu`."""
+    return _prelu_training(x, _slope_for(x, alpha))

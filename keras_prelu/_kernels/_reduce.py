@@ -1,9 +1,8 @@
 """Shape arithmetic shared by the custom-gradient kernels."""
 
 # XLA's CPU reductions over the outer axes of a wide array are several times
-# slower than a ones-vector matmul over the same data (measured on the full
-# layout, 32x64x64x64: 221 ms vs 88 ms per step); narrow ones (a channel-wise
-# slope, 64 columns) are not. `benchmarks/benchmark.py` measures both layouts.
+# slower than a ones-vector matmul over the same data; narrow ones (a
+# channel-wise slope, 64 columns) are not. Figures in benchmarks/README.md.
 MATMUL_REDUCTION_MIN_COLUMNS = 1024
 
 

@@ -1,25 +1,39 @@
 """The reference PReLU in pure `keras.ops`: the fallback and the test oracle.
 
 Convention (the one every kernel must reproduce, bit for bit in the forward
-pass):
+pass), with `alpha` first cast to the dtype of `x`:
 
     f(x)        = x            if x >= 0 else alpha * x
     df/dx       = 1            if x >= 0 else alpha
     df/dalpha   = 0            if x >= 0 else x
 
-so the gradient at x == 0 is 1 (the identity branch) and NaN, which compares
-false, takes the negative branch: f(NaN) = NaN, df/dx = alpha and
-df/dalpha = NaN. `+inf` maps to `+inf` with df/dalpha = 0, `-inf` to
-`alpha * -inf` with df/dalpha = -inf.
+so the gradient at x == 0 is 1 (the identity branch), and both zeros keep
+their sign: f(-0.0) = -0.0. NaN, which compares false, takes the negative
+branch: f(NaN) = NaN, df/dx = alpha and df/dalpha = NaN. `+inf` maps to
+`+inf` with df/dalpha = 0, `-inf` to `alpha * -inf` with df/dalpha = -inf.
+
+A non-finite slope (inf, -inf or NaN; under mixed precision, any slope
+beyond float16's 65504) changes only the negative branch: for `x >= 0`,
+f(x) = x and df/dx = 1 whatever the slope, so `alpha = inf` maps
+`[-2, -0, 0, 3]` to `[-inf, -0, 0, 3]`; for `x < 0`, f(x) = alpha * x and
+df/dx = alpha (inf, -inf or NaN), as IEEE arithmetic gives them.
+
+The slope gradient is summed over the axes `alpha` is broadcast along.
+Here it is left to the backend's automatic differentiation, which sums a
+half-precision gradient in half precision; the fast kernels accumulate it in
+at least float32 and return it in the slope's own dtype.
 """
 
 from keras import ops
 
 
 def prelu(x, alpha):
+    alpha = ops.cast(alpha, x.dtype)
+    nonnegative = ops.greater_equal(x, 0)
     # Plain autodiff of `where(x >= 0, x, alpha * x)` multiplies the zeroed
-    # branch gradient by x, and 0 * inf = NaN would leak into d/dalpha for
-    # x = +inf. Feeding the negative branch with x clamped to 0 where x > 0
-    # (NaN kept) avoids it without changing any forward value.
-    negative_part = ops.where(x > 0, ops.zeros_like(x), x)
-    return ops.where(x >= 0, x, alpha * negative_part)
+    # gradient of the unused branch by x and by alpha: 0 * inf = NaN would
+    # leak into d/dalpha for x = +inf, and into d/dx for x >= 0 when alpha is
+    # not finite. Feeding the negative branch with x replaced by 0 where
+    # x >= 0 (NaN kept) cuts both paths without changing any output.
+    negative_part = ops.where(nonnegative, ops.zeros_like(x), x)
+    return ops.where(nonnegative, x, alpha * negative_part)

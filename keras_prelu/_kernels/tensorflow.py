@@ -1,67 +1,149 @@
-"""TensorFlow PReLU kernel: Keras's forward graph, a custom (XLA-fused when large) gradient."""
+"""TensorFlow PReLU kernels: an exportable forward and a fast training one,
+both with our gradient.
+
+`prelu` (inference, export, the functional op) computes
+`relu(x) + (-alpha) * relu(-x)`: exactly the op pattern the TFLite converter
+fuses into its native PRELU op, and the one tf2onnx writes as ops that
+`keras_prelu.export` fuses into ONNX `PRelu`. Its values equal the
+reference's for every finite slope, but `-alpha * relu(-x)` is `inf * 0 =
+NaN` for x >= 0 when the slope is not finite, so such a slope takes
+`where(x >= 0, x, alpha * x)` instead: chosen in Python when running
+eagerly, by a `tf.cond` on the slope inside a graph (the converters see a
+constant slope and keep only the fused branch).
+
+`prelu_training` computes `where(x >= 0, x, alpha * x)` directly, exact for
+any slope and with fewer passes over memory; on large tensors its forward
+and backward are each compiled by XLA.
+"""
 
 import tensorflow as tf
 
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
+# Below this many elements per sample, launching an XLA computation costs
+# more than fusing saves (small CNNs trained measurably slower with every
+# gradient compiled); see benchmarks/README.md.
+_XLA_MIN_ELEMENTS_PER_SAMPLE = 16384
 
-def _accumulation_dtype(dtype):
-    # Half-precision sums over a whole batch lose the slope gradient.
-    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+def _accumulation_dtype(x_dtype, alpha_dtype):
+    # Half-precision sums over a whole batch lose the slope gradient; a
+    # wider slope (float32 next to float16 inputs) sets the precision.
+    dtype = tf.float32 if x_dtype in (tf.float16, tf.bfloat16) else x_dtype
+    return alpha_dtype if alpha_dtype.size > dtype.size else dtype
 
 
-# Below this many elements per sample, launching an XLA cluster costs more
-# than it saves: the digits CNN of examples/ (8x8x16 activations) trained
-# 55-65% slower per epoch than with ReLU when every gradient was compiled.
-XLA_MIN_ELEMENTS_PER_SAMPLE = 16384
+def _in_dtype(alpha, dtype):
+    return alpha if alpha.dtype == dtype else tf.cast(alpha, dtype)
+
+
+def _input_gradient(x, alpha, upstream):
+    return tf.where(x >= 0, upstream, upstream * _in_dtype(alpha, x.dtype))
+
+
+def _slope_gradient_terms(x, upstream):
+    return tf.where(x >= 0, tf.zeros_like(upstream), upstream * x)
+
+
+def _slope_gradient(x, alpha, upstream):
+    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    terms = _slope_gradient_terms(x, upstream)
+    if use_matmul_reduction(x.shape.rank, alpha.shape):
+        rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
+        ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
+        total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
+    else:
+        total = tf.reduce_sum(
+            _in_dtype(terms, accumulation_dtype),
+            axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
+        )
+    return _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
 
 
 def _gradients(x, alpha, upstream):
-    nonnegative = x >= 0
-    grad_x = tf.where(nonnegative, upstream, upstream * alpha)
-    per_element = tf.where(nonnegative, tf.zeros_like(upstream), upstream * x)
-    accumulation_dtype = _accumulation_dtype(per_element.dtype)
-    if use_matmul_reduction(x.shape.rank, alpha.shape):
-        rows = tf.reshape(per_element, (-1, alpha.shape.num_elements()))
-        ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
-        total = tf.matmul(ones, tf.cast(rows, accumulation_dtype))
-    else:
-        total = tf.reduce_sum(
-            tf.cast(per_element, accumulation_dtype),
-            axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
-        )
-    return grad_x, tf.cast(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
+    return _input_gradient(x, alpha, upstream), _slope_gradient(x, alpha, upstream)
 
 
-# Without XLA the gradient is six elementwise passes plus a reduction; fused,
-# it reads x and the upstream gradient once (measured on 32x64x64x64: 58 ms
-# -> 48 ms per forward+backward step).
-_fused_gradients = tf.function(_gradients, jit_compile=True, autograph=False)
+def _exact_forward(x, alpha):
+    return tf.where(x >= 0, x, _in_dtype(alpha, x.dtype) * x)
+
+
+def _compile():
+    """The XLA-compiled forward and the two halves of the gradient.
+
+    Unfused, the forward is three elementwise passes and the backward six
+    plus a reduction; compiled, the forward and the input gradient each
+    read their inputs once. The two gradients are separate computations,
+    which TensorFlow runs at the same time on two cores when it has them,
+    and of which it prunes the slope's when the slope is frozen.
+    """
+    return tuple(
+        tf.function(function, jit_compile=True, autograph=False)
+        for function in (_exact_forward, _input_gradient, _slope_gradient)
+    )
+
+
+_compiled_forward, _compiled_input_gradient, _compiled_slope_gradient = _compile()
+
+
+def _compiled_gradients(x, alpha, upstream):
+    return (
+        _compiled_input_gradient(x, alpha, upstream),
+        _compiled_slope_gradient(x, alpha, upstream),
+    )
 
 
 def _is_large(x) -> bool:
     per_sample = x.shape[1:]
     return (
-        per_sample.is_fully_defined() and per_sample.num_elements() >= XLA_MIN_ELEMENTS_PER_SAMPLE
+        per_sample.is_fully_defined() and per_sample.num_elements() >= _XLA_MIN_ELEMENTS_PER_SAMPLE
     )
 
 
-@tf.custom_gradient
-def prelu(x, alpha):
-    # `relu(x) - alpha * relu(-x)` is the exact op pattern the TFLite
-    # converter fuses into its native PRELU op, and its values equal the
-    # reference's bit for bit (relu keeps NaN). Only the gradient is ours.
-    # It fuses only an alpha of rank x.rank - 1, so a scalar (or any
+def _fused_pattern(x, slopes):
+    # TFLite fuses only a slope of rank x.rank - 1, so a scalar (or any
     # lower-rank) slope gets leading 1s; the values are unchanged.
-    missing = (x.shape.rank or 0) - 1 - (alpha.shape.rank or 0)
-    slopes = alpha
-    if missing > 0 and alpha.shape.is_fully_defined():
-        slopes = tf.reshape(alpha, [1] * missing + alpha.shape.as_list())
-    output = tf.nn.relu(x) + (-slopes) * tf.nn.relu(-x)
+    missing = (x.shape.rank or 0) - 1 - (slopes.shape.rank or 0)
+    if missing > 0 and slopes.shape.is_fully_defined():
+        slopes = tf.reshape(slopes, [1] * missing + slopes.shape.as_list())
+    negated = -slopes
+    return lambda: tf.nn.relu(x) + negated * tf.nn.relu(-x)
+
+
+@tf.custom_gradient
+def _prelu(x, alpha):
+    slopes = _in_dtype(alpha, x.dtype)
+    fused = _fused_pattern(x, slopes)
+    finite = tf.reduce_all(tf.math.is_finite(slopes))
+    if tf.executing_eagerly():
+        output = fused() if bool(finite) else _exact_forward(x, slopes)
+    else:
+        output = tf.cond(finite, fused, lambda: _exact_forward(x, slopes))
 
     def grad(upstream):
-        gradients = _fused_gradients if _is_large(x) else _gradients
+        gradients = _compiled_gradients if _is_large(x) else _gradients
         return gradients(x, alpha, upstream)
 
     return output, grad
+
+
+@tf.custom_gradient
+def _prelu_training(x, alpha):
+    large = _is_large(x)
+    output = (_compiled_forward if large else _exact_forward)(x, alpha)
+
+    def grad(upstream):
+        return (_compiled_gradients if large else _gradients)(x, alpha, upstream)
+
+    return output, grad
+
+
+# A variable must arrive as the tensor of its value: `tf.custom_gradient`
+# would otherwise ask for the gradients of the variables it reads.
+def prelu(x, alpha):
+    return _prelu(tf.convert_to_tensor(x), tf.convert_to_tensor(alpha))
+
+
+def prelu_training(x, alpha):
+    return _prelu_training(tf.convert_to_tensor(x), tf.convert_to_tensor(alpha))

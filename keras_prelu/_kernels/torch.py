@@ -1,22 +1,25 @@
 """PyTorch PReLU kernel: torch's fused forward, a backward for our convention.
 
 `torch.nn.functional.prelu` only takes a slope per channel at dim 1, so the
-forward calls the broadcasting kernel behind it, `aten._prelu_kernel`.
+forward calls the broadcasting kernel behind it, `aten._prelu_kernel`. It
+computes `x > 0 ? x : alpha * x`, the reference's values except at x == 0
+when the slope is not finite (`inf * 0 = NaN`), so a non-finite slope takes
+`torch.where(x >= 0, x, alpha * x)` instead.
 
 Its backward, `aten._prelu_kernel_backward`, puts x == 0 on the negative
 branch (d/dx = alpha) where our convention has the identity branch, and on
-CPU it is slow: measured on 8M float32 elements in cache, 28 ms against 2 ms
-for ReLU's backward, as is `torch.where` (18 ms); both are scalar loops in
-this build, and every fresh full-size buffer costs about 11 ms of page faults
-on top. So on CPU the backward is computed in slices of the batch, about
-1 MiB each, with vectorised arithmetic kernels only (clamp, multiply, sum,
-`threshold_backward`) whose temporaries stay in cache; the only full-size
-buffer is the input gradient itself, as for ReLU.
+CPU it is a scalar loop, as is `torch.where`, each several times slower
+than a vectorised elementwise kernel; every fresh full-size buffer also
+costs page faults. So on CPU the backward is computed in slices of the
+batch, about 1 MiB each, with vectorised kernels only (`clamp_max`,
+multiply, sum, `threshold_backward` as a select, `lerp`) whose temporaries
+stay in cache; the only full-size buffer is the input gradient itself, as
+for ReLU. The measurements are in benchmarks/README.md.
 
-Elsewhere (CUDA, `torch.compile`, or a backward that is itself
-differentiated) the fused kernels are used with the x == 0 entries patched,
-and where a torch build lacks them a plain `torch.where` formulation with the
-same results.
+Elsewhere (CUDA, or a backward that is itself differentiated) the fused
+kernels are used with the x == 0 entries patched, and under `torch.compile`
+(whose compiler fuses it) and where a torch build lacks them, a plain
+`torch.where` formulation with the same results.
 """
 
 import torch
@@ -24,54 +27,70 @@ import torch
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 
 _ATEN = torch.ops.aten
-HAS_FUSED_KERNELS = hasattr(_ATEN, "_prelu_kernel") and hasattr(_ATEN, "_prelu_kernel_backward")
-HAS_THRESHOLD_BACKWARD = hasattr(_ATEN, "threshold_backward")
+_HAS_FUSED_KERNELS = hasattr(_ATEN, "_prelu_kernel") and hasattr(_ATEN, "_prelu_kernel_backward")
+_HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "lerp")
 # Elements of x per slice in the CPU backward: 1 MiB of float32, so that the
 # slice's temporaries stay in cache.
-CPU_SLICE_ELEMENTS = 1 << 18
+_CPU_SLICE_ELEMENTS = 1 << 18
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
 
-def _is_compiling():
-    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(is_compiling and is_compiling())
+def _accumulation_dtype(x_dtype, alpha_dtype):
+    return torch.promote_types(torch.promote_types(x_dtype, torch.float32), alpha_dtype)
 
 
-def _accumulation_dtype(dtype):
-    return torch.promote_types(dtype, torch.float32)
+def _slopes(alpha, dtype):
+    return alpha if alpha.dtype == dtype else alpha.to(dtype)
+
+
+def _all_finite(alpha):
+    # Only called for CPU tensors (no device synchronisation); a few slopes.
+    return bool(torch.isfinite(alpha).all())
 
 
 def _sum_to_alpha(per_element, alpha):
     axes = broadcast_reduction_axes(per_element.ndim, alpha.shape)
+    dtype = _accumulation_dtype(per_element.dtype, alpha.dtype)
     # `torch.sum(dim=())` would reduce every axis, not none.
     if axes:
-        per_element = torch.sum(
-            per_element, dim=axes, keepdim=True, dtype=_accumulation_dtype(per_element.dtype)
-        )
+        per_element = torch.sum(per_element, dim=axes, keepdim=True, dtype=dtype)
     return per_element.reshape(alpha.shape).to(alpha.dtype)
 
 
-def _forward_fused(x, alpha):
-    return _ATEN._prelu_kernel(x, alpha)
-
-
 def _forward_where(x, alpha):
-    return torch.where(x >= 0, x, x * alpha)
+    return torch.where(x >= 0, x, x * _slopes(alpha, x.dtype))
+
+
+def _forward_fused(x, alpha):
+    slopes = _slopes(alpha, x.dtype)
+    if x.device.type == "cpu":
+        if _all_finite(slopes):
+            return _ATEN._prelu_kernel(x, slopes)
+        return _forward_where(x, slopes)
+    # No host synchronisation to check the slopes: patch x == 0 always.
+    return torch.where(x == 0, x, _ATEN._prelu_kernel(x, slopes))
 
 
 def _backward_fused(upstream, x, alpha, need_alpha=True):
-    grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, alpha)
-    # In place: a fresh 4-byte-per-element buffer costs page faults on CPU.
-    # Not under autograd-of-autograd, where grad_x may be needed as is.
+    grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, _slopes(alpha, x.dtype))
+    # In place: a fresh full-size buffer costs page faults on CPU. Not under
+    # autograd-of-autograd, where grad_x may be needed as is.
+    zero = x == 0
     if torch.is_grad_enabled():
-        grad_x = torch.where(x == 0, upstream, grad_x)
+        grad_x = torch.where(zero, upstream, grad_x)
     else:
-        grad_x = torch.where(x == 0, upstream, grad_x, out=grad_x)
-    return grad_x, _sum_to_alpha(per_element, alpha) if need_alpha else None
+        grad_x = torch.where(zero, upstream, grad_x, out=grad_x)
+    if not need_alpha:
+        return grad_x, None
+    # Its slope-gradient term at x == 0 is 0 * upstream, NaN for an infinite
+    # upstream gradient, where the convention has 0.
+    per_element = torch.where(zero, torch.zeros_like(per_element), per_element)
+    return grad_x, _sum_to_alpha(per_element, alpha)
 
 
 def _backward_where(upstream, x, alpha, need_alpha=True):
     nonnegative = x >= 0
-    grad_x = torch.where(nonnegative, upstream, upstream * alpha)
+    grad_x = torch.where(nonnegative, upstream, upstream * _slopes(alpha, x.dtype))
     if not need_alpha:
         return grad_x, None
     per_element = torch.where(nonnegative, torch.zeros_like(upstream), upstream * x)
@@ -84,74 +103,117 @@ def _slice_rows(x, alpha):
         return 0
     if alpha.ndim == x.ndim and alpha.shape[0] != 1:  # the slope spans the batch
         return 0
-    return max(1, CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
+    return max(1, _CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
 
 
 def _backward_sliced(upstream, x, alpha, need_alpha=True):
     """The CPU backward: vectorised kernels over cache-sized batch slices.
 
-    Per slice, with n = 1 on the negative branch (x < 0 or NaN), else 0:
-        grad_x  = upstream * ((1 - n) + n * alpha)   exactly upstream or upstream * alpha
-        d alpha += sum(upstream * min(x, 0))          NaN for NaN x, 0 for +inf
-    n comes from `threshold_backward(1, -x, 0)`, which is 0 where -x <= 0,
-    and 1 elsewhere, NaN included, with no boolean tensor.
+    Per slice, with s the smallest subnormal of x's dtype and
+    p = `threshold_backward(1, x, -s)` (0 where x <= -s, that is x < 0;
+    1 where x >= 0, and where x is NaN):
+        grad_x   = upstream * lerp(alpha, 1, p)   exactly upstream * alpha or upstream
+        d alpha += sum(min(x, 0) * upstream)
+    `lerp(alpha, 1, 0)` is alpha + 0 * (1 - alpha) and `lerp(alpha, 1, 1)`
+    is 1 - (1 - alpha) * 0, exact for a finite slope (a non-finite one takes
+    `_backward_where`). A NaN x, which belongs to the negative branch, gets
+    upstream here, but its slope-gradient term is NaN, as is that of a
+    non-finite upstream gradient next to x >= 0 (0 * inf, where the
+    reference has 0): so a NaN in the summed slope gradient sends the whole
+    backward to `_backward_where` instead. A frozen slope has no such sum, so
+    its branch indicator comes from -x, with NaN on the negative side:
+    n = `threshold_backward(1, -x, 0)` and grad_x = upstream * lerp(1, alpha, n).
     """
+    slopes = _slopes(alpha, x.dtype)
+    if not _all_finite(slopes):
+        return _backward_where(upstream, x, alpha, need_alpha)
     grad_x = torch.empty_like(x)
-    axes = broadcast_reduction_axes(x.ndim, alpha.shape)
     rows = _slice_rows(x, alpha)
-    if rows:
+    if rows and rows < x.shape[0]:
         starts = range(0, x.shape[0], rows)
         slices = [(x[i : i + rows], upstream[i : i + rows], grad_x[i : i + rows]) for i in starts]
     else:
         slices = [(x, upstream, grad_x)]
-    total = None
+    # Two scratch buffers of one slice, reused; no kernel writes over one of
+    # its own inputs (torch takes a slower path when an output aliases an
+    # input).
+    first = slices[0][0]
+    scratch = (torch.empty_like(first), torch.empty_like(first))
     one = torch.ones((), dtype=x.dtype)
-    for x_part, upstream_part, grad_part in slices:
-        if not need_alpha:
-            negative = torch.neg(x_part)
-        elif axes:
-            scratch = torch.clamp_max(x_part, 0).mul_(upstream_part)
-            partial = torch.sum(scratch, dim=axes, keepdim=True, dtype=_accumulation_dtype(x.dtype))
-            total = partial if total is None else total.add_(partial)
-            negative = torch.neg(x_part, out=scratch)
-        else:  # a slope per element (one slice): the products are its gradient
-            total = torch.clamp_max(x_part, 0).mul_(upstream_part)
-            negative = torch.neg(x_part)
-        _ATEN.threshold_backward.grad_input(
-            one.expand_as(negative), negative, 0, grad_input=negative
-        )
-        factor = torch.rsub(negative, 1)
-        factor.addcmul_(negative, alpha)
-        torch.mul(upstream_part, factor, out=grad_part)
+    threshold_backward = _ATEN.threshold_backward.grad_input
     if not need_alpha:
+        for x_part, upstream_part, grad_part in slices:
+            negated, negative = (_fit(buffer, x_part) for buffer in scratch)
+            torch.neg(x_part, out=negated)
+            threshold_backward(one.expand_as(x_part), negated, 0, grad_input=negative)
+            factor = torch.lerp(one.expand_as(x_part), slopes, negative, out=negated)
+            torch.mul(upstream_part, factor, out=grad_part)
         return grad_x, None
+    axes = broadcast_reduction_axes(x.ndim, alpha.shape)
+    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    below_zero = -_smallest_subnormal(x.dtype)
+    total = None
+    for x_part, upstream_part, grad_part in slices:
+        clamped, terms = (_fit(buffer, x_part) for buffer in scratch)
+        torch.clamp_max(x_part, 0, out=clamped)
+        torch.mul(clamped, upstream_part, out=terms)
+        if axes:
+            partial = torch.sum(terms, dim=axes, keepdim=True, dtype=accumulation_dtype)
+            total = partial if total is None else total.add_(partial)
+        else:  # a slope per element (one slice): the terms are its gradient
+            total, terms = terms.clone(), clamped
+        nonnegative = threshold_backward(
+            one.expand_as(x_part), x_part, below_zero, grad_input=clamped
+        )
+        factor = torch.lerp(slopes, one.expand_as(x_part), nonnegative, out=terms)
+        torch.mul(upstream_part, factor, out=grad_part)
+    if bool(torch.isnan(total).any()):
+        return _backward_where(upstream, x, alpha, need_alpha)
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
 
 
+def _fit(buffer, part):
+    """`buffer`, cut to the rows of `part` (the last slice may be shorter)."""
+    return buffer if buffer.shape == part.shape else buffer[: part.shape[0]]
+
+
+def _smallest_subnormal(dtype):
+    info = torch.finfo(dtype)
+    return info.smallest_normal * info.eps
+
+
+def _forward(x, alpha):
+    if _HAS_FUSED_KERNELS and not _is_compiling():
+        return _forward_fused(x, alpha)
+    return _forward_where(x, alpha)
+
+
 def _backward(upstream, x, alpha, need_alpha=True):
-    if (
-        x.device.type == "cpu"
-        and HAS_THRESHOLD_BACKWARD
-        and not torch.is_grad_enabled()
-        and not _is_compiling()
-    ):
+    if torch.is_grad_enabled() or _is_compiling():
+        # Differentiated again, or compiled (and fused) by torch.compile.
+        return _backward_where(upstream, x, alpha, need_alpha)
+    if x.device.type == "cpu" and _HAS_VECTOR_KERNELS:
         return _backward_sliced(upstream, x, alpha, need_alpha)
-    if HAS_FUSED_KERNELS:
+    if _HAS_FUSED_KERNELS:
         return _backward_fused(upstream, x, alpha, need_alpha)
     return _backward_where(upstream, x, alpha, need_alpha)
 
 
-def make_function(forward_kernel, backward_kernel):
+def _make_function(forward_kernel, backward_kernel):
     """An autograd.Function saving only x and alpha, from a kernel pair.
 
     `backward_kernel(upstream, x, alpha, need_alpha)` returns the gradients
-    of x and of alpha, the latter summed to alpha's shape, or None when
-    `need_alpha` is false (a frozen slope).
+    of x and of alpha, the latter summed to alpha's shape and dtype, or None
+    when `need_alpha` is false (a frozen slope).
     """
 
+    # `forward` takes `ctx` itself rather than a separate `setup_context`:
+    # torch's `apply` is several times faster for this form, which matters
+    # for small tensors.
     class PReLUFunction(torch.autograd.Function):
         @staticmethod
-        def forward(x, alpha):
+        def forward(ctx, x, alpha):
+            ctx.save_for_backward(x, alpha)
             return forward_kernel(x, alpha)
 
         @staticmethod
@@ -162,10 +224,6 @@ def make_function(forward_kernel, backward_kernel):
             return g.op("PRelu", x, alpha)
 
         @staticmethod
-        def setup_context(ctx, inputs, output):
-            ctx.save_for_backward(*inputs)
-
-        @staticmethod
         def backward(ctx, upstream):
             x, alpha = ctx.saved_tensors
             return backward_kernel(upstream, x, alpha, ctx.needs_input_grad[1])
@@ -173,13 +231,15 @@ def make_function(forward_kernel, backward_kernel):
     return PReLUFunction
 
 
-_forward = _forward_fused if HAS_FUSED_KERNELS else _forward_where
-PReLUFunction = make_function(_forward, _backward)
+_PReLUFunction = _make_function(_forward, _backward)
 # Fixed kernel pairs, for tests and for comparing them.
-FusedPReLU = make_function(_forward_fused, _backward_fused) if HAS_FUSED_KERNELS else None
-SlicedPReLU = make_function(_forward, _backward_sliced) if HAS_THRESHOLD_BACKWARD else None
-WherePReLU = make_function(_forward_where, _backward_where)
+_FusedPReLU = _make_function(_forward_fused, _backward_fused) if _HAS_FUSED_KERNELS else None
+_SlicedPReLU = _make_function(_forward, _backward_sliced) if _HAS_VECTOR_KERNELS else None
+_WherePReLU = _make_function(_forward_where, _backward_where)
 
 
 def prelu(x, alpha):
-    return PReLUFunction.apply(x, alpha)
+    return _PReLUFunction.apply(x, alpha)
+
+
+prelu_training = prelu
