@@ -22,6 +22,7 @@ kernels are used with the x == 0 entries patched, and under `torch.compile`
 `torch.where` formulation with the same results.
 """
 
+import numpy as np
 import torch
 
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
@@ -43,9 +44,28 @@ def _slopes(alpha, dtype):
     return alpha if alpha.dtype == dtype else alpha.to(dtype)
 
 
-def _all_finite(alpha):
-    # Only called for CPU tensors (no device synchronisation); a few slopes.
-    return bool(torch.isfinite(alpha).all())
+# The checks below look at a few numbers (slopes, or their summed
+# gradient) of CPU tensors only, so they cost no device synchronisation;
+# NumPy answers them with less per-call overhead than torch's operator
+# dispatch, which matters for small activations. Dtypes NumPy lacks
+# (bfloat16) go through torch.
+
+
+def _as_numpy(values):
+    try:
+        return values.detach().numpy()
+    except TypeError:
+        return None
+
+
+def _all_finite(values):
+    array = _as_numpy(values)
+    return bool(torch.isfinite(values).all()) if array is None else bool(np.isfinite(array).all())
+
+
+def _any_nan(values):
+    array = _as_numpy(values)
+    return bool(torch.isnan(values).any()) if array is None else bool(np.isnan(array).any())
 
 
 def _sum_to_alpha(per_element, alpha):
@@ -167,7 +187,7 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
         )
         factor = torch.lerp(slopes, one.expand_as(x_part), nonnegative, out=terms)
         torch.mul(upstream_part, factor, out=grad_part)
-    if bool(torch.isnan(total).any()):
+    if _any_nan(total):
         return _backward_where(upstream, x, alpha, need_alpha)
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
 
