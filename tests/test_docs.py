@@ -1,11 +1,11 @@
 """Every ```python block of the Markdown docs runs as written.
 
 Each block runs in a fresh process, in an empty folder, with the current
-`KERAS_BACKEND`. A block that needs particular backends says so on its first
-line, `# backend: tensorflow` or `# backends: jax, torch`, and is skipped on
-the others. Fragments, signatures and output use a ```text fence, commands a
-```bash fence; a fence without a language is refused, so no example can hide
-from this test.
+`KERAS_BACKEND` and Keras's default configuration. A block that needs
+particular backends says so on its first line, `# backend: tensorflow` or
+`# backends: jax, torch`, and is skipped on the others. Fragments,
+signatures and output use a ```text fence, commands a ```bash fence; a fence
+without a language is refused, so no example can hide from this test.
 """
 
 import os
@@ -86,7 +86,14 @@ def test_python_block_runs_as_written(code, tmp_path):
     backend = keras.backend.backend()
     if backend not in block_backends(code):
         pytest.skip(f"block is for {block_backends(code)}")
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(ROOT))
+    # Keras's defaults, whatever the keras.json of the machine says (the CI
+    # runs the suite once under a channels_first one; the docs assume none).
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        KERAS_HOME=str(tmp_path / ".keras"),
+        PYTHONPATH=str(ROOT),
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
