@@ -440,7 +440,7 @@ def test_mixed_precision_slope_gradient_stays_float32(training):
     -65536, beyond float16's range (where a float16 sum would be -inf),
     while the output is float16."""
     keras.config.set_dtype_policy("mixed_float16")
-    layer = keras_prelu.PReLU(layout="channelwise")
+    layer = keras_prelu.PReLU(layout="channelwise", data_format="channels_last")
     layer.build((None, 32, 32, 16))
     assert layer.alpha.dtype == "float32"
     x = -np.ones((64, 32, 32, 16), "float16")
