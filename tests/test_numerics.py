@@ -123,10 +123,28 @@ def _assert_within(got, want, bound):
     assert np.all(error <= bound[finite]), (error - bound[finite]).max()
 
 
-def _assert_matches_reference(results, x, alpha, upstream, summed_in_input_dtype=False):
-    """Output and input gradient exactly (NaN where the reference has NaN;
-    zeros of either sign equal), the slope gradient within rounding bounds of
-    the exact sum of its terms, and every dtype as the contract says."""
+# TensorFlow's exportable pattern, relu(x) + (-alpha) * relu(-x), adds two
+# terms, so a zero output can be +0.0 where the reference has -0.0 (x ==
+# -0.0, or x < 0 with a zero slope); it never turns +0.0 into -0.0.
+ZERO_SIGN_MAY_DIFFER = {"prelu", "prelu_graph", "prelu_xla"} if BACKEND == "tensorflow" else set()
+
+
+def _assert_zero_signs(out, x, alpha, kernel):
+    want = reference.forward(x, alpha)
+    differ = (np.signbit(out) != np.signbit(want)) & ~np.isnan(want.astype("float64"))
+    if kernel in ZERO_SIGN_MAY_DIFFER:
+        differ &= ~((want == 0) & ~np.signbit(out))
+    assert not differ.any(), (x[differ], out[differ])
+
+
+def _assert_matches_reference(
+    results, x, alpha, upstream, summed_in_input_dtype=False, kernel=None
+):
+    """Output exactly, zeros with the reference's sign (see
+    ZERO_SIGN_MAY_DIFFER); input gradient exactly (NaN where the reference
+    has NaN; zeros of either sign equal); the slope gradient within rounding
+    bounds of the exact sum of its terms; and every dtype as the contract
+    says."""
     out, grad_x, grad_alpha = results
     assert out.dtype == grad_x.dtype == x.dtype and out.shape == grad_x.shape == x.shape
     assert grad_alpha.dtype == alpha.dtype and grad_alpha.shape == alpha.shape
@@ -134,6 +152,7 @@ def _assert_matches_reference(results, x, alpha, upstream, summed_in_input_dtype
     np.testing.assert_array_equal(
         out.astype("float64"), reference.forward(x, alpha).astype("float64")
     )
+    _assert_zero_signs(out, x, alpha, kernel)
     np.testing.assert_array_equal(grad_x.astype("float64"), want_grad_x.astype("float64"))
     exact, magnitude = _exact_slope_gradient(x, alpha, upstream)
     eps = float(np.finfo(np.float32).eps)
@@ -164,7 +183,7 @@ def _assert_matches_reference(results, x, alpha, upstream, summed_in_input_dtype
 def test_kernel_matches_numpy_reference(kernel, x_shape, alpha_shape):
     x, alpha, upstream = _inputs(x_shape, alpha_shape)
     results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
-    _assert_matches_reference(results, x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream, kernel=kernel)
 
 
 def _grid(dtype, slope_dtype, layout):
@@ -195,7 +214,26 @@ def test_special_values_and_slopes(kernel, dtype, slope_dtype, layout):
     x, alpha, upstream = _grid(dtype, slope_dtype, layout)
     results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
     _assert_matches_reference(
-        results, x, alpha, upstream, summed_in_input_dtype=kernel == "reference"
+        results, x, alpha, upstream, summed_in_input_dtype=kernel == "reference", kernel=kernel
+    )
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_finite_slopes_of_every_sign(kernel, dtype):
+    """Only finite slopes, so the fast paths run (one non-finite slope sends
+    a whole call to the exact fallback): negative slopes, zeros of both
+    signs and slopes above one, on every finite special x. Zero outputs keep
+    the reference's sign (-0.5 * -0.0 is +0.0, where f(-0.0) is -0.0)."""
+    values = GRID_X[np.isfinite(GRID_X)]
+    slopes = np.array([-0.5, -0.0, 0.0, 0.25, 2.0], "float32")
+    x = np.broadcast_to(values[None, :, None], (2, values.size, slopes.size))
+    upstream = np.random.default_rng(12).uniform(-1, 1, x.shape)
+    x, upstream = _as_dtype(x, dtype), _as_dtype(upstream, dtype)
+    alpha = slopes.reshape(1, -1)
+    results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
+    _assert_matches_reference(
+        results, x, alpha, upstream, summed_in_input_dtype=kernel == "reference", kernel=kernel
     )
 
 
@@ -212,7 +250,7 @@ def test_non_finite_upstream_gradient(kernel, dtype):
     alpha = np.abs(alpha.astype("float32"))  # finite slopes: the fast paths
     alpha[~np.isfinite(alpha)] = 0.5
     results = value_and_grads(KERNELS[kernel], x, alpha, upstream)
-    _assert_matches_reference(results, x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream, kernel=kernel)
     assert np.isfinite(results[2]).all()
 
 
@@ -229,7 +267,8 @@ def test_tensorflow_compiled_kernels_on_special_values(monkeypatch, kernel, dtyp
     x, alpha, upstream = _grid(dtype, slope_dtype, "elementwise")
     assert tf_kernels._is_large(tf.constant(x))
     fn = _kernel_paths()[kernel]  # traced afresh with the threshold patched
-    _assert_matches_reference(value_and_grads(fn, x, alpha, upstream), x, alpha, upstream)
+    results = value_and_grads(fn, x, alpha, upstream)
+    _assert_matches_reference(results, x, alpha, upstream, kernel=kernel)
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
@@ -258,7 +297,7 @@ def test_kernels_in_every_dtype(x_shape, alpha_shape, dtype, slope_dtype):
     for name in ("prelu", "training", "reference"):
         results = value_and_grads(KERNELS[name], x, alpha, upstream)
         _assert_matches_reference(
-            results, x, alpha, upstream, summed_in_input_dtype=name == "reference"
+            results, x, alpha, upstream, summed_in_input_dtype=name == "reference", kernel=name
         )
 
 
@@ -430,7 +469,8 @@ def test_layer_matches_numpy_reference(kwargs, shape, training):
     x, _, upstream = _inputs(shape, ())
     alpha = keras.ops.convert_to_numpy(layer.alpha)
     results = layer_grads(layer, x, upstream, training=training)
-    _assert_matches_reference(results, x, alpha, upstream)
+    kernel = "training" if training else "prelu"
+    _assert_matches_reference(results, x, alpha, upstream, kernel=kernel)
 
 
 @pytest.mark.parametrize("training", [None, True])

@@ -9,6 +9,8 @@ Contract, for every kernel:
   are cast to `x`'s dtype here, before the kernel sees them.
 - The output has `x`'s dtype and equals `reference.prelu` bit for bit: the
   slope is cast to `x`'s dtype first, then `where(x >= 0, x, alpha * x)`.
+  (One exception: TensorFlow's `prelu` may give +0.0 for a zero the
+  reference gives as -0.0; see its module.)
 - The input gradient is exact; the slope gradient is accumulated in at least
   float32, returned in `alpha`'s dtype, and equals the reference's up to
   summation order (see `reference.py` for the convention, special values

@@ -8,9 +8,11 @@ pass), with `alpha` first cast to the dtype of `x`:
     df/dalpha   = 0            if x >= 0 else x
 
 so the gradient at x == 0 is 1 (the identity branch), and both zeros keep
-their sign: f(-0.0) = -0.0. NaN, which compares false, takes the negative
-branch: f(NaN) = NaN, df/dx = alpha and df/dalpha = NaN. `+inf` maps to
-`+inf` with df/dalpha = 0, `-inf` to `alpha * -inf` with df/dalpha = -inf.
+their sign: f(-0.0) = -0.0 (except in TensorFlow's exportable kernel, whose
+op pattern can give +0.0 for a zero the reference gives as -0.0). NaN,
+which compares false, takes the negative branch: f(NaN) = NaN, df/dx =
+alpha and df/dalpha = NaN. `+inf` maps to `+inf` with df/dalpha = 0, `-inf`
+to `alpha * -inf` with df/dalpha = -inf.
 
 A non-finite slope (inf, -inf or NaN; under mixed precision, any slope
 beyond float16's 65504) changes only the negative branch: for `x >= 0`,

@@ -5,7 +5,8 @@ both with our gradient.
 `relu(x) + (-alpha) * relu(-x)`: exactly the op pattern the TFLite converter
 fuses into its native PRELU op, and the one tf2onnx writes as ops that
 `keras_prelu.export` fuses into ONNX `PRelu`. Its values equal the
-reference's for every finite slope, but `-alpha * relu(-x)` is `inf * 0 =
+reference's for every finite slope (as values: adding the two terms can
+turn a -0.0 output into +0.0), but `-alpha * relu(-x)` is `inf * 0 =
 NaN` for x >= 0 when the slope is not finite, so such a slope takes
 `where(x >= 0, x, alpha * x)` instead: chosen in Python when running
 eagerly, by a `tf.cond` on the slope inside a graph (the converters see a
