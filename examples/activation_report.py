@@ -456,7 +456,7 @@ def slope_findings(variants: dict) -> list[str]:
         if negative or above_one:
             text += (
                 f"; {negative} of {values.size} slopes went negative and {above_one} above 1 "
-                "(non-monotone or amplifying activations: the bad values the article warns "
+                "(non-monotone or amplifying activations: the bad values the blog post warns "
                 "about)."
             )
         else:
