@@ -60,11 +60,18 @@ def _files(directory):
 
 @pytest.mark.parametrize(
     "config",
-    [{"depth": 18}, {"depth": (1, 2, 1, 1), "input_size": 32, "num_features": 128}],
-    ids=["iresnet18", "small"],
+    [
+        {"depth": 18},
+        {"depth": 34},
+        {"depth": 50},
+        {"depth": 100},
+        {"depth": (1, 2, 1, 1), "input_size": 32, "num_features": 128},
+    ],
+    ids=["iresnet18", "iresnet34", "iresnet50", "iresnet100", "small"],
 )
 def test_expected_keys_and_shapes_are_those_of_the_torch_model(config):
-    state = TorchIResNet(**config).state_dict()
+    with torch.device("meta"):  # shapes only, no memory
+        state = TorchIResNet(**config).state_dict()
     weights = {key: tuple(value.shape) for key, value in state.items()}
     counters = [key for key in weights if key.endswith("num_batches_tracked")]
     for key in counters:
