@@ -21,6 +21,7 @@ import pytest
 
 import keras_prelu
 from keras_prelu import saving
+from tests.keras_files import rewrite_config
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -271,18 +272,6 @@ class _Appender:
 # Declared shapes --------------------------------------------------------------------
 
 
-def _rewrite_config(source, target, edit):
-    with zipfile.ZipFile(source) as archive_in, zipfile.ZipFile(target, "w") as archive_out:
-        for info in archive_in.infolist():
-            data = archive_in.read(info.filename)
-            if info.filename == "config.json":
-                config = json.loads(data)
-                edit(config)
-                data = json.dumps(config).encode()
-            archive_out.writestr(info, data)
-    return target
-
-
 def _prelu_entry(config):
     return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "PReLU")
 
@@ -294,7 +283,7 @@ def test_huge_declared_slope_shape_is_refused_without_allocating(saved, tmp_path
         entry["config"].update(layout="full", data_format=None)
         entry["build_config"] = {"input_shape": [None, 16384, 16384]}
 
-    path = _rewrite_config(saved, tmp_path / "huge.keras", edit)
+    path = rewrite_config(saved, tmp_path / "huge.keras", edit)
     error = _refused_fast(saving.load_model, path, r"layer 'act' in .* has an invalid config")
     assert re.search(r"slopes of shape \(16384, 16384\) .*more than the file stores", str(error))
 
@@ -314,7 +303,7 @@ def test_huge_shape_reaching_the_layer_through_the_graph_is_refused(tmp_path):
         config["config"]["layers"] = json.loads(text)
         del _prelu_entry(config)["build_config"]
 
-    path = _rewrite_config(source, tmp_path / "graph.keras", edit)
+    path = rewrite_config(source, tmp_path / "graph.keras", edit)
     error = _refused_fast(saving.load_model, path, r"Could not load the model")
     assert "PReLU layer 'act' asks for slopes of shape (16384, 16384)" in str(error)
 
@@ -387,7 +376,7 @@ def test_deeply_nested_config_is_a_value_error_naming_the_file(saved, tmp_path, 
     ],
 )
 def test_bad_prelu_config_is_a_value_error_naming_layer_and_file(saved, tmp_path, edit, match):
-    path = _rewrite_config(saved, tmp_path / "bad.keras", edit)
+    path = rewrite_config(saved, tmp_path / "bad.keras", edit)
     before = _fingerprint(path)
     with pytest.raises(ValueError, match=r"PReLU layer 'act' in .*bad\.keras' has an invalid"):
         saving.load_model(path)
@@ -434,7 +423,7 @@ def test_fuzzed_configs_load_or_raise_a_value_error_naming_the_file(saved, tmp_p
         for key in path[:-1]:
             parent = parent[key]
         parent[path[-1]] = _FUZZ_VALUES[case % len(_FUZZ_VALUES)]
-        target = _rewrite_config(
+        target = rewrite_config(
             saved, tmp_path / f"fuzz{case}.keras", lambda c, new=config: c.update(new)
         )
         try:

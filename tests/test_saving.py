@@ -1,7 +1,6 @@
 """Saving and loading: round trips, resumed training, bad files, migration."""
 
 import hashlib
-import json
 import re
 import struct
 import zipfile
@@ -13,6 +12,7 @@ import pytest
 import keras_prelu
 from keras_prelu import migration
 from keras_prelu import saving
+from tests.keras_files import rewrite_config
 
 
 def _numpy(x):
@@ -159,17 +159,6 @@ def _file_error(path):
     return re.escape(f"Received: filepath={path}")
 
 
-def _rewrite_config(source, target, edit):
-    with zipfile.ZipFile(source) as archive_in, zipfile.ZipFile(target, "w") as archive_out:
-        for info in archive_in.infolist():
-            data = archive_in.read(info.filename)
-            if info.filename == "config.json":
-                config = json.loads(data)
-                edit(config)
-                data = json.dumps(config).encode()
-            archive_out.writestr(info, data)
-
-
 def _prelu_config(config):
     return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "PReLU")
 
@@ -241,7 +230,7 @@ def test_missing_file_and_wrong_suffix(tmp_path):
 )
 def test_invalid_layer_config_names_the_layer_and_file(saved, tmp_path, edit, match):
     bad = tmp_path / "bad.keras"
-    _rewrite_config(saved, bad, lambda config: _prelu_config(config)["config"].update(edit))
+    rewrite_config(saved, bad, lambda config: _prelu_config(config)["config"].update(edit))
     before = _fingerprint(bad)
     with pytest.raises(
         ValueError, match=r"keras_prelu\.PReLU layer 'act' in '.*bad\.keras' has an invalid config"
@@ -255,7 +244,7 @@ def test_alpha_of_the_wrong_shape_in_a_keras_file(saved, tmp_path):
     # The config now asks for a (4, 4, 3) full-layout alpha; the stored one is
     # channel-wise, (1, 1, 3).
     bad = tmp_path / "mismatch.keras"
-    _rewrite_config(
+    rewrite_config(
         saved,
         bad,
         lambda config: _prelu_config(config)["config"].update(layout="full", data_format=None),
