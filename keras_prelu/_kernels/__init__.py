@@ -9,8 +9,8 @@ Contract, for every kernel:
   are cast to `x`'s dtype here, before the kernel sees them.
 - The output has `x`'s dtype and equals `reference.prelu` bit for bit: the
   slope is cast to `x`'s dtype first, then `where(x >= 0, x, alpha * x)`.
-  (One exception: TensorFlow's `prelu` may give +0.0 for a zero the
-  reference gives as -0.0; see its module.)
+  (Exceptions: the sign of a zero output in TensorFlow's `prelu` and in
+  PyTorch's fused CPU forward with a negative slope; see their modules.)
 - The input gradient is exact; the slope gradient is accumulated in at least
   float32, returned in `alpha`'s dtype, and equals the reference's up to
   summation order (see `reference.py` for the convention, special values

@@ -8,8 +8,9 @@ pass), with `alpha` first cast to the dtype of `x`:
     df/dalpha   = 0            if x >= 0 else x
 
 so the gradient at x == 0 is 1 (the identity branch), and both zeros keep
-their sign: f(-0.0) = -0.0 (except in TensorFlow's exportable kernel, whose
-op pattern can give +0.0 for a zero the reference gives as -0.0). NaN,
+their sign: f(-0.0) = -0.0 (except in TensorFlow's exportable kernel and
+PyTorch's fused CPU forward, whose zero outputs can have the other sign; see
+their modules). NaN,
 which compares false, takes the negative branch: f(NaN) = NaN, df/dx =
 alpha and df/dalpha = NaN. `+inf` maps to `+inf` with df/dalpha = 0, `-inf`
 to `alpha * -inf` with df/dalpha = -inf.
