@@ -5,8 +5,6 @@ slope gradient's terms with their sum (a ones-vector matmul for wide slopes,
 which XLA's CPU backend sums faster than a reduction over outer axes).
 """
 
-import math
-
 import jax
 import jax.numpy as jnp
 
@@ -33,34 +31,29 @@ def _forward(x, alpha):
     return prelu(x, alpha), (x, alpha)
 
 
-def _slope_gradient_terms(x, upstream):
-    return jnp.where(x >= 0, 0, upstream * x)
-
-
-def _slope_gradient(x, slopes_shape, upstream, accumulation_dtype):
-    """The slope-gradient terms summed over the axes a slope of
-    `slopes_shape` is broadcast along (kept, with size 1)."""
-    terms = _slope_gradient_terms(x, upstream)
-    if use_matmul_reduction(x.ndim, slopes_shape):
-        columns = math.prod(slopes_shape)
-        rows = terms.reshape(-1, columns)
+def _slope_gradient(x, alpha, upstream):
+    """The slope gradient: its terms summed over the axes `alpha` is
+    broadcast along, in at least float32, returned in `alpha`'s dtype."""
+    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    terms = jnp.where(x >= 0, 0, upstream * x)
+    if use_matmul_reduction(x.ndim, alpha.shape):
+        rows = terms.reshape(-1, alpha.size)
         total = jax.lax.dot(
             jnp.ones((1, rows.shape[0]), rows.dtype),
             rows,
             precision=jax.lax.Precision.HIGHEST,
             preferred_element_type=accumulation_dtype,
         )
-        return total.reshape((1,) * (x.ndim - len(slopes_shape)) + tuple(slopes_shape))
-    axes = broadcast_reduction_axes(x.ndim, slopes_shape)
-    return jnp.sum(terms, axis=axes, keepdims=True, dtype=accumulation_dtype)
+    else:
+        axes = broadcast_reduction_axes(x.ndim, alpha.shape)
+        total = jnp.sum(terms, axis=axes, dtype=accumulation_dtype)
+    return total.reshape(alpha.shape).astype(alpha.dtype)
 
 
 def _backward(residuals, upstream):
     x, alpha = residuals
-    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
     grad_x = jnp.where(x >= 0, upstream, upstream * _slopes(alpha, x.dtype))
-    total = _slope_gradient(x, alpha.shape, upstream, accumulation_dtype)
-    return grad_x, total.reshape(alpha.shape).astype(alpha.dtype)
+    return grad_x, _slope_gradient(x, alpha, upstream)
 
 
 prelu.defvjp(_forward, _backward)
