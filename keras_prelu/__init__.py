@@ -5,8 +5,15 @@ Public API: the `PReLU` layer, the functional op `prelu`, the default slope
 `saving` (checked loading), `migration` (from and to `keras.layers.PReLU`
 and `torch.nn.PReLU`) and `export` (ONNX with native `PRelu`). Modules whose
 names start with an underscore are internal.
+
+Deprecated: `SlopeMonitor`, `DeadUnitMonitor` and
+`exclude_slopes_from_weight_decay`, imported from here as in 0.1.0, still
+work but warn; import them from `keras_prelu.callbacks`. They go in 0.4.
 """
 
+from typing import Any
+
+from keras_prelu import _deprecation
 from keras_prelu import callbacks
 from keras_prelu import export
 from keras_prelu import migration
@@ -15,7 +22,7 @@ from keras_prelu._layer import DEFAULT_SLOPE
 from keras_prelu._layer import PReLU
 from keras_prelu._ops import prelu
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "DEFAULT_SLOPE",
@@ -27,3 +34,14 @@ __all__ = [
     "saving",
     "__version__",
 ]
+
+# Moved in 0.2.0: old name -> the module that defines it now.
+_MOVED = {
+    "SlopeMonitor": "keras_prelu.callbacks",
+    "DeadUnitMonitor": "keras_prelu.callbacks",
+    "exclude_slopes_from_weight_decay": "keras_prelu.callbacks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return _deprecation.moved_attribute(__name__, name, _MOVED)

@@ -13,6 +13,7 @@ from keras import initializers
 from keras import regularizers
 
 from keras_prelu import _kernels
+from keras_prelu._ops import Tensor
 from keras_prelu._ops import check_real_dtype
 from keras_prelu._ops import is_float_dtype
 from keras_prelu._ops import prelu
@@ -206,8 +207,14 @@ def slope_bytes_budget(limit: int):
 class PReLU(keras.layers.Layer):
     """Parametric Rectified Linear Unit, correct and identical on every backend.
 
-    A drop-in replacement for `keras.layers.PReLU`: the same arguments do the
-    same things, plus one-argument channel-wise and scalar slopes.
+    Takes the arguments of `keras.layers.PReLU`, plus one-argument
+    channel-wise and scalar slope layouts. It is not quite a drop-in
+    replacement: the default slope is 0.25 where the built-in starts at 0
+    (pass `alpha_initializer="zeros"` to train as before), negative
+    `shared_axes` count from the end as in Python (the built-in reads them
+    off by one; `keras_prelu.migration.from_builtin_prelu` translates
+    them), a saved model that uses this layer loads after
+    `import keras_prelu`, and the gradient at exactly `x == 0` is 1, not 0.
 
     Formula:
     ```
@@ -287,14 +294,14 @@ class PReLU(keras.layers.Layer):
 
     def __init__(
         self,
-        alpha_initializer=DEFAULT_SLOPE,
-        alpha_regularizer=None,
-        alpha_constraint=None,
-        shared_axes=None,
-        layout="full",
-        data_format=None,
-        **kwargs,
-    ):
+        alpha_initializer: float | str | dict[str, Any] | initializers.Initializer = DEFAULT_SLOPE,
+        alpha_regularizer: str | dict[str, Any] | regularizers.Regularizer | None = None,
+        alpha_constraint: str | dict[str, Any] | constraints.Constraint | None = None,
+        shared_axes: int | list[int] | tuple[int, ...] | None = None,
+        layout: str = "full",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         _check_float_policy(self.dtype_policy)
         self.supports_masking = True
@@ -392,7 +399,7 @@ class PReLU(keras.layers.Layer):
         itemsize = _numpy_dtype(self.dtype_policy.variable_dtype).itemsize
         return math.prod(alpha_shape) * itemsize
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         _check_float_policy(self.dtype_policy)
         _check_initializer(self.alpha_initializer, self.dtype_policy.variable_dtype)
         input_shape = _check_input_shape(input_shape)
@@ -421,7 +428,7 @@ class PReLU(keras.layers.Layer):
             ndim=len(input_shape), axes={axis: input_shape[axis] for axis in slope_axes}
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         check_real_dtype(inputs.dtype, "inputs")
         # Keras casts float inputs to the compute dtype but leaves integer
         # and bool ones alone.
@@ -437,10 +444,10 @@ class PReLU(keras.layers.Layer):
             return _kernels.prelu_training(inputs, keras.ops.convert_to_tensor(self.alpha))
         return prelu(inputs, self.alpha)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def compute_output_spec(self, inputs, *args, **kwargs):
+    def compute_output_spec(self, inputs: Any, *args: Any, **kwargs: Any) -> keras.KerasTensor:
         # Symbolic calls never reach the op, so complex inputs are refused here.
         dtype = getattr(inputs, "dtype", None)
         if dtype is not None:

@@ -80,17 +80,17 @@ class PReLUOp(keras.Operation):
     are named `p_re_lu`, `p_re_lu_1`, ...
     """
 
-    def __init__(self, name=None):
+    def __init__(self, name: str | None = None) -> None:
         if name is None:
             # keras.Operation's own default name, from the public uid counter.
             uid = keras.backend.get_uid("prelu")
             name = "prelu" if uid == 1 else f"prelu_{uid - 1}"
         super().__init__(name=name)
 
-    def call(self, x, alpha):
+    def call(self, x: Tensor, alpha: Tensor) -> Tensor:
         return prelu(x, alpha)
 
-    def compute_output_spec(self, x, alpha):
+    def compute_output_spec(self, x: keras.KerasTensor, alpha: Any) -> keras.KerasTensor:
         if hasattr(alpha, "shape") and hasattr(alpha, "dtype"):
             alpha_shape, alpha_dtype = tuple(alpha.shape), alpha.dtype
         else:

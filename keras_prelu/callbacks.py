@@ -22,6 +22,8 @@ from keras_prelu._layer import PReLU
 from keras_prelu._layer import channel_axis
 from keras_prelu._layer import check_data_format
 
+__all__ = ["SlopeMonitor", "DeadUnitMonitor", "exclude_slopes_from_weight_decay", "prelu_layers"]
+
 PRELU_LAYERS = (PReLU, keras.layers.PReLU)
 _RELU_FAMILY = ("relu", "leaky_relu", "relu6")
 
@@ -38,7 +40,7 @@ def _named_layers(model, prefix=""):
             yield from _named_layers(layer, prefix=f"{name}/")
 
 
-def prelu_layers(model) -> dict[str, keras.layers.Layer]:
+def prelu_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """The PReLU layers of `model` (ours and `keras.layers.PReLU`), by name."""
     return {name: layer for name, layer in _named_layers(model) if isinstance(layer, PRELU_LAYERS)}
 
@@ -153,7 +155,11 @@ class SlopeMonitor(keras.callbacks.Callback):
     >>> history.history["slope/act1/mean"]
     """
 
-    def __init__(self, bins: int = 20, tensorboard=None):
+    def __init__(
+        self,
+        bins: int = 20,
+        tensorboard: keras.callbacks.TensorBoard | str | os.PathLike | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
             raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
@@ -173,7 +179,7 @@ class SlopeMonitor(keras.callbacks.Callback):
         self._writer = None
         self._warned: set[str] = set()
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._layers = prelu_layers(self.model)
         if not self._layers:
             warnings.warn(
@@ -185,7 +191,7 @@ class SlopeMonitor(keras.callbacks.Callback):
         if self._log_dir is not None and self._layers:
             self._writer = _SummaryWriter(os.fspath(self._log_dir))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for name, layer in self._layers.items():
             stats, histogram = self._layer_stats(name, _slopes(layer).ravel(), epoch)
             self.histograms[name].append(histogram)
@@ -224,7 +230,7 @@ class SlopeMonitor(keras.callbacks.Callback):
             )
         return {k: float(v) for k, v in stats.items()}, None
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -269,7 +275,9 @@ class DeadUnitMonitor(keras.callbacks.Callback):
             keys as the logs.
     """
 
-    def __init__(self, probe_data, batch_size: int = 256, data_format: str | None = None):
+    def __init__(
+        self, probe_data: Any, batch_size: int = 256, data_format: str | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(
@@ -329,11 +337,11 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         fractions["dead_units"] = dead / sum(alive.size for alive in any_positive)
         return fractions
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._names, self._probe = self._probe_model()
         self.initial = self._measure()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         fractions = self._measure()
         if logs is not None:
             logs.update(fractions)
@@ -354,7 +362,12 @@ def _chunks(data, size: int):
             yield data[start : start + size]
 
 
-def exclude_slopes_from_weight_decay(optimizer, model, var_list=None, var_names=None) -> list[Any]:
+def exclude_slopes_from_weight_decay(
+    optimizer: keras.optimizers.Optimizer,
+    model: keras.Model,
+    var_list: list[keras.Variable] | None = None,
+    var_names: list[str] | None = None,
+) -> list[keras.Variable]:
     """Keeps every PReLU slope of `model` out of the optimizer's weight decay.
 
     He et al. 2015 and `torch.nn.PReLU`'s documentation advise against weight

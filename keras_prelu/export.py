@@ -12,14 +12,27 @@ SavedModel and TFLite on the TensorFlow backend need nothing extra:
 import os
 import tempfile
 import warnings
+from typing import TYPE_CHECKING
+from typing import Any
 
 import keras
 import numpy as np
 
 from keras_prelu._layer import PReLU
 
+if TYPE_CHECKING:
+    import onnx
 
-def export_onnx(model, filepath, fuse_prelu=True, strict=False, **kwargs) -> int:
+__all__ = ["export_onnx", "fuse_onnx_prelu"]
+
+
+def export_onnx(
+    model: keras.Model,
+    filepath: str | os.PathLike,
+    fuse_prelu: bool = True,
+    strict: bool = False,
+    **kwargs: Any,
+) -> int:
     """Exports `model` to ONNX with one native `PRelu` node per PReLU layer.
 
     Runs `model.export(filepath, format="onnx", **kwargs)` (tf2onnx on
@@ -108,7 +121,7 @@ def _prelu_layers(model):
             yield from _prelu_layers(layer)
 
 
-def fuse_onnx_prelu(onnx_model) -> int:
+def fuse_onnx_prelu(onnx_model: "onnx.ModelProto") -> int:
     """Rewrites the PReLU patterns of an `onnx.ModelProto` into `PRelu` nodes.
 
     The patterns, `x` any tensor and `s` a slope that broadcasts to it:

@@ -9,6 +9,7 @@
 
 import functools
 import numbers
+from typing import Any
 
 import keras
 import numpy as np
@@ -17,13 +18,15 @@ from keras_prelu._layer import PReLU
 from keras_prelu._layer import channel_axis
 from keras_prelu._layer import check_data_format
 
+__all__ = ["from_builtin_prelu", "to_builtin_prelu", "slopes_from_torch", "from_torch_prelu"]
+
 _PRELU_ARGS = ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")
 _LAYOUT_ARGS = ("layout", "data_format")
 
 # Migration from and to keras.layers.PReLU ---------------------------------------
 
 
-def from_builtin_prelu(model):
+def from_builtin_prelu(model: keras.Model) -> keras.Model:
     """Returns a copy of `model` with `keras_prelu.PReLU` for `keras.layers.PReLU`.
 
     Every `keras.layers.PReLU` (exactly that class, also inside nested
@@ -57,7 +60,7 @@ def from_builtin_prelu(model):
     return _replace_layers(model, keras.layers.PReLU, _builtin_to_ours)
 
 
-def to_builtin_prelu(model):
+def to_builtin_prelu(model: keras.Model) -> keras.Model:
     """Returns a copy of `model` with `keras.layers.PReLU` for `keras_prelu.PReLU`.
 
     The way back, for dropping the dependency: the copy saves to a `.keras`
@@ -254,7 +257,7 @@ def _ours_to_builtin(layer) -> keras.layers.PReLU:
 # Migration from torch.nn.PReLU --------------------------------------------------
 
 
-def slopes_from_torch(weight, rank=4, data_format=None) -> np.ndarray:
+def slopes_from_torch(weight: Any, rank: int = 4, data_format: str | None = None) -> np.ndarray:
     """Turns the weight of a `torch.nn.PReLU` into a `keras_prelu.PReLU` alpha.
 
     `torch.nn.PReLU(num_parameters=C)` holds one slope per channel of dim 1
@@ -309,7 +312,9 @@ def slopes_from_torch(weight, rank=4, data_format=None) -> np.ndarray:
     return slopes.reshape(shape)
 
 
-def from_torch_prelu(weight, rank=4, data_format=None, **kwargs) -> PReLU:
+def from_torch_prelu(
+    weight: Any, rank: int = 4, data_format: str | None = None, **kwargs: Any
+) -> PReLU:
     """Builds a `keras_prelu.PReLU` that computes what a `torch.nn.PReLU` does.
 
     One slope gives `layout="scalar"`, C slopes `layout="channelwise"` with

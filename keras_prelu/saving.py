@@ -11,7 +11,9 @@ the bytes it stores before anything is inflated or allocated, so a
 decompression bomb is refused at once (as Keras 3.15 itself does, with
 stricter limits, and also on older Keras versions that lack those checks).
 Migration from `keras.layers.PReLU` and `torch.nn.PReLU` lives in
-`keras_prelu.migration`, ONNX export in `keras_prelu.export`.
+`keras_prelu.migration`, ONNX export in `keras_prelu.export`. The 0.1.0
+names `saving.from_builtin_prelu`, `to_builtin_prelu`, `from_torch_prelu`
+and `slopes_from_torch` still work but warn; they go in 0.4.
 """
 
 import io
@@ -25,8 +27,24 @@ import h5py
 import keras
 import numpy as np
 
+from keras_prelu import _deprecation
 from keras_prelu._layer import PReLU
 from keras_prelu._layer import slope_bytes_budget
+
+__all__ = ["load_model", "load_weights"]
+
+# Moved to keras_prelu.migration in 0.2.0: old name -> its module now.
+_MOVED = {
+    "from_builtin_prelu": "keras_prelu.migration",
+    "to_builtin_prelu": "keras_prelu.migration",
+    "from_torch_prelu": "keras_prelu.migration",
+    "slopes_from_torch": "keras_prelu.migration",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return _deprecation.moved_attribute(__name__, name, _MOVED)
+
 
 REGISTERED_NAME = keras.saving.get_registered_name(PReLU)
 
@@ -60,7 +78,12 @@ class _Hostile(Exception):
 # Loading ---------------------------------------------------------------------
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+def load_model(
+    filepath: str | os.PathLike,
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,
+    safe_mode: bool = True,
+) -> keras.Model:
     """Loads a `.keras` model, checking the file before Keras reads it.
 
     Same arguments and result as `keras.saving.load_model`. Before loading:
@@ -119,7 +142,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return model
 
 
-def load_weights(model, filepath, skip_mismatch=False):
+def load_weights(
+    model: keras.Model, filepath: str | os.PathLike, skip_mismatch: bool = False
+) -> None:
     """Loads weights into `model`, all of them or none.
 
     Like `model.load_weights(filepath)`, but the file is checked first, as

@@ -248,20 +248,57 @@ def test_saved_model_gives_the_reference_values_for_non_finite_slopes(tmp_path):
     np.testing.assert_array_equal(restored.serve(tf.constant(x)).numpy(), [[-np.inf, 0, 0, 3]])
 
 
-def _tflite_ops_and_output(model, directory, x):
-    import tensorflow as tf
+def _tflite_interpreter(flatbuffer):
+    """LiteRT's interpreter where it is installed, else TensorFlow's own.
 
-    model.export(directory, verbose=False)
-    flatbuffer = tf.lite.TFLiteConverter.from_saved_model(str(directory)).convert()
-    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    # No public API lists a flatbuffer's ops.
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    `tf.lite.Interpreter` is deprecated since TensorFlow 2.20 in favour of
+    LiteRT (`pip install ai-edge-litert`).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_content=flatbuffer)
+
+
+def _run_tflite(interpreter, x):
     index = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index, x.shape)
     interpreter.allocate_tensors()
     interpreter.set_tensor(index, x)
     interpreter.invoke()
-    return ops, interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _tflite_ops(interpreter):
+    """`(op name, input dtype names)` for each op of the model, in order.
+
+    No public API lists a flatbuffer's ops, so this reads the interpreter's
+    private `_get_ops_details` (here in the tests only, never in the
+    library), and skips the check where an interpreter no longer has it.
+    Ops the runtime added for its delegates (XNNPACK) are left out.
+    """
+    ops_details = getattr(interpreter, "_get_ops_details", None)
+    if ops_details is None:
+        pytest.skip(f"{type(interpreter).__module__}.Interpreter cannot list its ops")
+    dtypes = {tensor["index"]: tensor["dtype"] for tensor in interpreter.get_tensor_details()}
+    return [
+        (op["op_name"], [np.dtype(dtypes[i]).name for i in op["inputs"] if i >= 0])
+        for op in ops_details()
+        if op["op_name"] != "DELEGATE"
+    ]
+
+
+def _tflite_ops_and_output(model, directory, x):
+    import tensorflow as tf
+
+    model.export(directory, verbose=False)
+    flatbuffer = tf.lite.TFLiteConverter.from_saved_model(str(directory)).convert()
+    interpreter = _tflite_interpreter(flatbuffer)
+    output = _run_tflite(interpreter, x)
+    return {name for name, _ in _tflite_ops(interpreter)}, output
 
 
 @pytest.mark.requires_backend("tensorflow")
@@ -288,6 +325,71 @@ def test_tflite_conversion_makes_a_native_prelu_op(tmp_path, shape, kwargs):
     ops, output = _tflite_ops_and_output(model, tmp_path / "saved_model", x)
     np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-6)
     assert ops == {"PRELU"}, ops
+
+
+def _quantizable_cnn():
+    """Conv-PReLU blocks with every layout, seeded, for quantization."""
+    seeds = iter(range(10, 20))
+
+    def conv(filters, strides=1):
+        return keras.layers.Conv2D(
+            filters,
+            3,
+            strides=strides,
+            padding="same",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+            bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=next(seeds)),
+        )
+
+    inputs = keras.Input((8, 8, 3))
+    x = conv(8)(inputs)
+    x = keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(6))(x)
+    x = conv(16, strides=2)(x)
+    x = keras_prelu.PReLU(shared_axes=[1, 2], alpha_initializer=_slopes(7))(x)
+    x = conv(16)(x)
+    x = keras_prelu.PReLU(layout="scalar", alpha_initializer=-0.2)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(
+        10, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds))
+    )(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.requires_backend("tensorflow")
+def test_full_integer_int8_quantization_keeps_native_int8_prelu_ops(tmp_path):
+    """Post-training int8 quantization (TFLITE_BUILTINS_INT8, int8 input and
+    output) turns each PReLU into TFLite's int8 PRELU kernel, and the
+    quantized model classifies as the float one does."""
+    import tensorflow as tf
+
+    model = _quantizable_cnn()
+    rng = np.random.default_rng(4)
+    calibration = rng.standard_normal((64, 8, 8, 3)).astype("float32")
+    x = rng.standard_normal((128, 8, 8, 3)).astype("float32")
+    model.export(tmp_path / "saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved_model"))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([sample[None]] for sample in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    interpreter = _tflite_interpreter(converter.convert())
+
+    input_details = interpreter.get_input_details()[0]
+    output_details = interpreter.get_output_details()[0]
+    assert input_details["dtype"] == np.int8 and output_details["dtype"] == np.int8
+    scale, zero_point = input_details["quantization"]
+    quantized = np.clip(np.round(x / scale + zero_point), -128, 127).astype(np.int8)
+    scale, zero_point = output_details["quantization"]
+    y = (_run_tflite(interpreter, quantized).astype("float32") - zero_point) * scale
+
+    expected = keras.ops.convert_to_numpy(model(x))
+    agreement = np.mean(y.argmax(axis=-1) == expected.argmax(axis=-1))
+    assert agreement >= 0.9, agreement
+    ops = _tflite_ops(interpreter)
+    prelus = [inputs for name, inputs in ops if name == "PRELU"]
+    assert prelus == [["int8", "int8"]] * 3, ops
+    assert not {"QUANTIZE", "DEQUANTIZE"} & {name for name, _ in ops}, ops
 
 
 def test_export_onnx_warns_or_raises_when_a_layer_stays_unfused(tmp_path, monkeypatch):
