@@ -11,8 +11,6 @@ Deprecated: `SlopeMonitor`, `DeadUnitMonitor` and
 work but warn; import them from `keras_prelu.callbacks`. They go in 0.4.
 """
 
-from typing import Any
-
 from keras_prelu import _deprecation
 from keras_prelu import callbacks
 from keras_prelu import export
@@ -43,5 +41,5 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     return _deprecation.moved_attribute(__name__, name, _MOVED)
