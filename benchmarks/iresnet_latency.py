@@ -13,8 +13,9 @@ round, and the median time per call is reported with its ratio to PyTorch:
   step (`tf.function` on TensorFlow, `jax.jit` on JAX, eager on PyTorch);
 - `keras call`: `model(x, training=False)`, uncompiled;
 - `onnxruntime`: the `.onnx` file, CPU provider, default session options;
-- `tflite`: the `.tflite` file in `tf.lite.Interpreter` with one thread per
-  CPU core (TensorFlow backend only).
+- `tflite`: the `.tflite` file in LiteRT's interpreter
+  (`ai_edge_litert.interpreter`, or `tf.lite.Interpreter` where LiteRT is not
+  installed) with one thread per CPU core (TensorFlow backend only).
 
 `--threads N` sets the threads of PyTorch, ONNX Runtime, TFLite and (on that
 backend) TensorFlow to N; JAX's CPU thread pool cannot be set from Python
@@ -83,11 +84,13 @@ def candidates(torch_model, paths, batch, threads=None):
         "onnxruntime": lambda: session.run(None, {input_name: images})[0],
     }
     if "tflite" in paths:
-        import tensorflow as tf
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # TensorFlow's own, deprecated since TF 2.20
+            import tensorflow as tf
 
-        interpreter = tf.lite.Interpreter(
-            model_path=paths["tflite"], num_threads=threads or os.cpu_count()
-        )
+            Interpreter = tf.lite.Interpreter
+        interpreter = Interpreter(model_path=paths["tflite"], num_threads=threads or os.cpu_count())
         input_index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(input_index, images.shape)
         interpreter.allocate_tensors()

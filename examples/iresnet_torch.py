@@ -1,14 +1,25 @@
-"""A PyTorch IResNet with the parameter names of InsightFace's `iresnet.py`.
+"""The PyTorch side of `examples.iresnet`: InsightFace's IResNet and its checkpoints.
 
-The original of what `examples.iresnet` converts, for its tests and the
-deployment benchmark: a model whose `state_dict` has the keys and shapes of a
-real ArcFace `backbone.pth`, with random weights (`randomize`) instead of
-trained ones. Needs torch.
+`TorchIResNet` has the parameter names of InsightFace's
+`arcface_torch/backbones/iresnet.py`, so its `state_dict` has the keys and
+shapes of a real `backbone.pth`. The converter reads and checks checkpoints
+here, and compares its Keras model with this one; the tests and the latency
+benchmark use it with random weights (`randomize`). Needs torch.
 """
 
+import os
+import pickle
+import re
+from collections.abc import Mapping
+
+import numpy as np
 import torch
 
 from examples import iresnet
+
+# Containers and key prefixes (DataParallel, torch.compile) of training scripts.
+WRAPPER_KEYS = ("state_dict", "model", "state_dict_backbone")
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 class _Block(torch.nn.Module):
@@ -36,7 +47,13 @@ class _Block(torch.nn.Module):
 class TorchIResNet(torch.nn.Module):
     """InsightFace's IResNet forward pass (eval mode is what gets converted)."""
 
-    def __init__(self, depth=18, input_size=112, num_features=512, dropout=0.2):
+    def __init__(
+        self,
+        depth=18,
+        input_size=iresnet.INPUT_SIZE,
+        num_features=iresnet.NUM_FEATURES,
+        dropout=0.2,
+    ):
         super().__init__()
         blocks = iresnet.stage_blocks(depth)
         self.conv1 = torch.nn.Conv2d(3, 64, 3, padding=1, bias=False)
@@ -44,7 +61,7 @@ class TorchIResNet(torch.nn.Module):
         self.prelu = torch.nn.PReLU(64)
         in_channels = 64
         for stage, (count, channels) in enumerate(
-            zip(blocks, (64, 128, 256, 512), strict=True), start=1
+            zip(blocks, iresnet.STAGE_CHANNELS, strict=True), start=1
         ):
             stage_blocks = [_Block(in_channels, channels, 2)]
             stage_blocks += [_Block(channels, channels, 1) for _ in range(count - 1)]
@@ -52,7 +69,7 @@ class TorchIResNet(torch.nn.Module):
             in_channels = channels
         self.bn2 = torch.nn.BatchNorm2d(512, eps=1e-5)
         self.dropout = torch.nn.Dropout(dropout)
-        grid = input_size // 16
+        grid = input_size // iresnet.DOWNSAMPLING
         self.fc = torch.nn.Linear(512 * grid * grid, num_features)
         self.features = torch.nn.BatchNorm1d(num_features, eps=1e-5)
 
@@ -93,6 +110,168 @@ def randomize(model, seed=0):
 
 
 def torch_embeddings(model, images):
-    """Eval-mode embeddings of channels_last `images`."""
+    """Eval-mode embeddings of channels_last `images`, computed in the model's dtype."""
+    dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        return model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+        return model(torch.from_numpy(images).permute(0, 3, 1, 2).to(dtype)).numpy()
+
+
+def reference_embeddings(weights, images, depth=18, input_size=iresnet.INPUT_SIZE):
+    """The embeddings of the PyTorch original holding `weights`, computed in float64."""
+    with torch.device("meta"):  # no memory until the weights are assigned
+        model = TorchIResNet(depth, input_size, weights["fc.bias"].shape[0])
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, assign=True)
+    return torch_embeddings(model.double().eval(), images)
+
+
+"""
+## Read and check a checkpoint
+
+`torch.load(weights_only=True)` refuses a whole pickled model, which would run
+arbitrary code. The wrappers of training scripts are removed, nothing is
+guessed, and every problem is reported at once, naming the keys.
+"""
+
+
+def state_dict_shapes(
+    depth=18, input_size=iresnet.INPUT_SIZE, num_features=iresnet.NUM_FEATURES
+) -> dict:
+    """The keys and shapes of an InsightFace IResNet state_dict, without BatchNorm counters."""
+    iresnet.check_sizes(input_size, num_features)
+    with torch.device("meta"):  # shapes only
+        state = TorchIResNet(depth, input_size, num_features).state_dict()
+    return {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def load_torch_checkpoint(path) -> dict:
+    """Reads a `backbone.pth` into a dict of NumPy arrays (see `unwrap_state_dict`)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No checkpoint file at '{path}'. Received: path={path!r}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        # torch's first line says why; it may carry terminal colour codes.
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+        reason = reason.splitlines()[0] if reason else type(error).__name__
+        raise ValueError(
+            f"'{path}' is not a state_dict that torch.load(weights_only=True) can read "
+            f"({reason}). A whole pickled model is refused: save `model.state_dict()`. "
+            f"Received: path={path!r}"
+        ) from error
+    return unwrap_state_dict(loaded, source=f"'{path}'")
+
+
+def unwrap_state_dict(checkpoint, source="The checkpoint") -> dict:
+    """The state_dict inside `checkpoint` as NumPy arrays, half precision widened to float32."""
+    if not isinstance(checkpoint, Mapping):
+        hint = " Pass `model.state_dict()`." if hasattr(checkpoint, "state_dict") else ""
+        raise ValueError(
+            f"{source} is not a state_dict (a dict of parameter names to tensors).{hint} "
+            f"Received: an object of type {type(checkpoint).__name__}"
+        )
+    state = checkpoint
+    wrappers = [key for key in WRAPPER_KEYS if isinstance(state.get(key), Mapping)]
+    tensors = [v for v in state.values() if isinstance(v, (torch.Tensor, np.ndarray))]
+    if len(wrappers) == 1 and not tensors:
+        state = state[wrappers[0]]
+    if not all(isinstance(key, str) for key in state):
+        raise ValueError(
+            f"{source} is not a state_dict: its keys must be parameter names. "
+            f"Received: keys {_some(list(state))}"
+        )
+    while state and (
+        prefix := next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state)), None)
+    ):
+        state = {key[len(prefix) :]: value for key, value in state.items()}
+    arrays = {key: _to_numpy(value) for key, value in state.items()}
+    not_arrays = [key for key, array in arrays.items() if array is None]
+    if not_arrays:
+        raise ValueError(
+            f"{source} is not a state_dict: {len(not_arrays)} entries are not tensors "
+            f"or numeric arrays: {_some(not_arrays)}. Received: keys {_some(list(state))}"
+        )
+    return arrays
+
+
+def _to_numpy(value):
+    """A NumPy array for a tensor or array, or None for anything else."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.element_size() == 2:
+            value = value.float()  # bfloat16, which NumPy lacks; float16 too, exactly
+        value = value.numpy()
+    if not isinstance(value, (np.ndarray, np.generic, int, float)) or isinstance(value, bool):
+        return None
+    array = np.asarray(value)
+    return array if array.dtype.kind in "biuf" else None
+
+
+def _some(items, limit=4) -> str:
+    shown = ", ".join(f"'{item}'" for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _hints(state_dict, blocks, input_size) -> list[str]:
+    """What the keys suggest instead of the requested depth and input size."""
+    hints, found = [], []
+    for stage in range(1, 5):
+        pattern = re.compile(rf"layer{stage}\.(\d+)\.")
+        found.append(
+            1 + max((int(m[1]) for k in state_dict if (m := pattern.match(k))), default=-1)
+        )
+    if all(found) and tuple(found) != blocks:
+        named = [depth for depth, known in iresnet.DEPTHS.items() if known == tuple(found)]
+        hints.append(f"its blocks per stage are {found}: try depth={named[0] if named else found}")
+    fc, channels = state_dict.get("fc.weight"), iresnet.STAGE_CHANNELS[-1]
+    side = round((fc.shape[1] / channels) ** 0.5) if fc is not None and fc.ndim == 2 else 0
+    if side and side * side * channels == fc.shape[1] and side * iresnet.DOWNSAMPLING != input_size:
+        hints.append(
+            f"its fc.weight takes {fc.shape[1]} = {channels}*{side}*{side} inputs, "
+            f"which fits input_size={side * iresnet.DOWNSAMPLING}"
+        )
+    return hints
+
+
+def check_state_dict(state_dict, depth=18, input_size=iresnet.INPUT_SIZE, num_features=None):
+    """Checks keys, shapes and values against the architecture; returns float32 arrays."""
+    blocks = iresnet.stage_blocks(depth)
+    if num_features is None:
+        fc = state_dict.get("fc.weight")
+        num_features = fc.shape[0] if fc is not None and fc.ndim == 2 else iresnet.NUM_FEATURES
+    expected = state_dict_shapes(blocks, input_size, num_features)
+    counters = {key.replace("running_var", "num_batches_tracked") for key in expected}
+    present = [key for key in expected if key in state_dict]
+    floats = [key for key in present if state_dict[key].dtype.kind == "f"]
+    findings = {
+        "missing": [key for key in expected if key not in state_dict],
+        "unexpected": [key for key in state_dict if key not in expected and key not in counters],
+        "with the wrong shape": [
+            f"{key} {state_dict[key].shape} (expected {expected[key]})"
+            for key in present
+            if state_dict[key].shape != expected[key]
+        ],
+        "not floating point": [key for key in present if key not in floats],
+        "with NaN or infinite values": [
+            key for key in floats if not np.isfinite(state_dict[key]).all()
+        ],
+        "with negative variances": [
+            key for key in floats if key.endswith(".running_var") and (state_dict[key] < 0).any()
+        ],
+    }
+    problems = [
+        f"{len(keys)} key{'s' if len(keys) > 1 else ''} {what}: {_some(keys)}"
+        for what, keys in findings.items()
+        if keys
+    ]
+    if problems:
+        hints = _hints(state_dict, blocks, input_size)
+        raise ValueError(
+            f"The state_dict does not fit {iresnet.model_name(blocks)} (blocks per stage "
+            f"{list(blocks)}, input_size={input_size}, num_features={num_features}): "
+            + "; ".join(problems)
+            + "."
+            + (" Note: " + "; ".join(hints) + "." if hints else "")
+            + f" Received: {len(state_dict)} keys"
+        )
+    return {key: state_dict[key].astype("float32") for key in expected}

@@ -1,12 +1,13 @@
 """examples/iresnet.py: InsightFace IResNet checkpoints converted to Keras, TFLite and ONNX.
 
-The PyTorch side is a randomly initialised IResNet written here, with the
-parameter names of InsightFace's `arcface_torch/backbones/iresnet.py`, so a
-real `backbone.pth` has the same keys. Most tests use a small variant (one
+The PyTorch side is examples/iresnet_torch.py, a randomly initialised IResNet
+with the parameter names of InsightFace's `arcface_torch/backbones/iresnet.py`,
+so a real `backbone.pth` has the same keys. Most tests use a small variant (one
 block per stage, 32x32 inputs: 2x2 features before `fc`) to stay fast.
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -17,14 +18,18 @@ from examples import iresnet
 
 torch = pytest.importorskip("torch")
 
+from examples import iresnet_torch  # noqa: E402
 from examples.iresnet_torch import TorchIResNet  # noqa: E402
 from examples.iresnet_torch import randomize  # noqa: E402
 from examples.iresnet_torch import torch_embeddings  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"depth": (1, 1, 1, 1), "input_size": 32, "num_features": 64}
 SMALL_ARGS = ["--depth", "1,1,1,1", "--input-size", "32"]
 # Embeddings are compared relative to their norm, as the converter does.
 RTOL = 1e-4
+# Ops that only a decomposed PReLU brings into the ONNX graph.
+DECOMPOSED_ONNX_OPS = {"Where", "GreaterOrEqual", "Relu"}
 
 
 def assert_embeddings_close(actual, expected):
@@ -69,25 +74,22 @@ def _files(directory):
     ],
     ids=["iresnet18", "iresnet34", "iresnet50", "iresnet100", "small"],
 )
-def test_expected_keys_and_shapes_are_those_of_the_torch_model(config):
-    with torch.device("meta"):  # shapes only, no memory
-        state = TorchIResNet(**config).state_dict()
-    weights = {key: tuple(value.shape) for key, value in state.items()}
-    counters = [key for key in weights if key.endswith("num_batches_tracked")]
-    for key in counters:
-        del weights[key]
-    assert list(iresnet.state_dict_shapes(**config).items()) == list(weights.items())
+def test_one_keras_layer_per_torch_module_with_its_parameter_count(config):
+    """The converter fills each Keras layer from the torch module of the same name."""
+    model = iresnet.build_iresnet(**config, kernel_initializer="zeros")
+    shapes = iresnet_torch.state_dict_shapes(**config)
+    layers = {layer.name.replace("_", "."): layer for layer in model.layers if layer.weights}
+    assert sorted(layers) == sorted({key.rsplit(".", 1)[0] for key in shapes})
+    for name, layer in layers.items():
+        own = [shape for key, shape in shapes.items() if key.rsplit(".", 1)[0] == name]
+        assert layer.count_params() == sum(np.prod(shape) for shape in own), name
+    assert model.output_shape == (None, config.get("num_features", 512))
 
 
-def test_iresnet18_has_the_torch_parameter_count_and_names():
+def test_iresnet18_names_and_strides():
     model = iresnet.build_iresnet(18, kernel_initializer="zeros")
-    torch_model = TorchIResNet(18)
-    torch_count = sum(
-        value.numel() for value in torch_model.state_dict().values() if value.is_floating_point()
-    )
-    assert model.count_params() == torch_count
-    assert model.name == "iresnet18" and model.output_shape == (None, 512)
-    assert iresnet.prelu_count(model) == 1 + sum(iresnet.DEPTHS[18])
+    assert model.name == "iresnet18"
+    assert len(keras_prelu.callbacks.prelu_layers(model)) == 1 + sum(iresnet.DEPTHS[18])
     assert model.get_layer("layer3_0_downsample_0").strides == (2, 2)
 
 
@@ -99,36 +101,35 @@ def test_iresnet18_has_the_torch_parameter_count_and_names():
         ({"depth": (1, 0, 1, 1)}, r"Received: depth=\(1, 0, 1, 1\)"),
         ({"input_size": 100}, "Received: input_size=100"),
         ({"num_features": 0}, "Received: num_features=0"),
-        ({"dropout": 1.0}, "Received: dropout=1.0"),
+        ({"dropout": 1.5}, "Received: rate=1.5"),
     ],
 )
 def test_build_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        iresnet.build_iresnet(**kwargs)
+        iresnet.build_iresnet(**{**SMALL, "kernel_initializer": "zeros", **kwargs})
 
 
 # Conversion ------------------------------------------------------------------------
 
 
 def test_converted_model_matches_torch(small_torch_model):
-    state = small_torch_model.state_dict()
-    model = iresnet.convert_state_dict(state, **SMALL)
+    model = iresnet.convert_state_dict(small_torch_model.state_dict(), **SMALL)
     images = _images(32)
     expected = torch_embeddings(small_torch_model, images)
     assert_embeddings_close(iresnet.embeddings(model, images), expected)
-    # The float64 oracle that the converter checks every output against.
-    weights = iresnet.check_state_dict(iresnet.unwrap_state_dict(state), SMALL["depth"], 32)
-    assert_embeddings_close(iresnet.reference_embeddings(weights, images, SMALL["depth"]), expected)
 
 
-def test_wrapped_half_precision_checkpoint_converts_under_global_channels_first(
+def test_wrapped_half_precision_checkpoint_converts_under_other_global_settings(
     small_torch_model,
 ):
-    """A DataParallel key prefix inside InsightFace's training checkpoint, in float16."""
+    """A DataParallel key prefix inside InsightFace's training checkpoint, in float16,
+    under a global channels_first format and mixed precision policy."""
     keras.config.set_image_data_format("channels_first")
+    keras.config.set_dtype_policy("mixed_float16")
     half = {key: value.half() for key, value in small_torch_model.state_dict().items()}
     wrapped = {"epoch": 3, "state_dict_backbone": {f"module.{k}": v for k, v in half.items()}}
     model = iresnet.convert_state_dict(wrapped, **SMALL)
+    assert {weight.dtype for weight in model.weights} == {"float32"}
     reference = TorchIResNet(**SMALL)
     reference.load_state_dict({key: value.float() for key, value in half.items()})
     images = _images(32, batch=2)
@@ -146,33 +147,33 @@ def _run_cli(checkpoint, directory, *extra):
 
 
 def test_cli_writes_keras_and_onnx_that_match_torch(tmp_path, checkpoint, small_torch_model):
+    onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     backend = keras.backend.backend()
+    names = ["m.keras", "m.onnx"] + (["m.tflite"] if backend == "tensorflow" else [])
     extra = ["--onnx", str(tmp_path / "m.onnx")]
     if backend == "tensorflow":
         extra += ["--tflite", str(tmp_path / "m.tflite")]
     errors = _run_cli(checkpoint, tmp_path, *extra)
-    assert set(errors) == {str(tmp_path / name) for name in ("m.keras", "m.onnx", "m.tflite")} - (
-        set() if backend == "tensorflow" else {str(tmp_path / "m.tflite")}
-    )
+    assert set(errors) == {str(tmp_path / name) for name in names}
     assert all(error < RTOL for error in errors.values())
     umask = os.umask(0)
     os.umask(umask)
     for path in errors:  # temporary files are private; the outputs are not
         assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
-    assert _files(tmp_path) == sorted(["backbone.pth", *(os.path.basename(p) for p in errors)])
+    assert _files(tmp_path) == sorted(["backbone.pth", *names])
     images = _images(32)
     expected = torch_embeddings(small_torch_model, images)
     blocks = 1 + sum(SMALL["depth"])
 
     model = keras_prelu.saving.load_model(tmp_path / "m.keras")
-    assert iresnet.prelu_count(model) == blocks
+    assert len(keras_prelu.callbacks.prelu_layers(model)) == blocks
     assert_embeddings_close(iresnet.embeddings(model, images), expected)
 
-    outputs, ops = iresnet.run_onnx(tmp_path / "m.onnx", images)
+    ops = [node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node]
     assert ops.count("PRelu") == blocks, ops
-    assert not set(iresnet.DECOMPOSED_ONNX_OPS) & set(ops), ops
-    assert_embeddings_close(outputs, expected)
+    assert not DECOMPOSED_ONNX_OPS & set(ops), ops
+    assert_embeddings_close(iresnet.run_onnx(tmp_path / "m.onnx", images), expected)
 
     if backend == "tensorflow":
         outputs, ops = iresnet.run_tflite((tmp_path / "m.tflite").read_bytes(), images)
@@ -190,20 +191,28 @@ def test_cli_refuses_tflite_off_tensorflow(tmp_path, checkpoint, capsys):
     assert _files(tmp_path) == ["backbone.pth"]
 
 
+def test_missing_onnx_packages_name_an_existing_extra(tmp_path, checkpoint, monkeypatch):
+    monkeypatch.setattr(iresnet.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="needs the `onnx` and `onnxruntime`") as error:
+        iresnet.convert_checkpoint(checkpoint, tmp_path / "m.keras", onnx=tmp_path / "m.onnx")
+    monkeypatch.undo()
+    extra = re.search(r"pip install 'keras-prelu\[([\w-]+)\]'", str(error.value))[1]
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as handle:
+        assert re.search(rf"^{extra} = \[", handle.read(), re.MULTILINE), extra
+    assert _files(tmp_path) == ["backbone.pth"]
+
+
 def test_failed_output_check_leaves_nothing_behind(tmp_path, checkpoint, monkeypatch):
     """An ONNX export that is written but wrong: every file is left as it was."""
-    pytest.importorskip("onnxruntime")
 
-    def export_a_wrong_model(model, filepath):
+    def export_a_wrong_model(model, filepath, **kwargs):
         with open(filepath, "wb") as handle:
             handle.write(b"not an ONNX model")
 
-    monkeypatch.setattr(iresnet, "export_onnx", export_a_wrong_model)
-    monkeypatch.setattr(
-        iresnet, "run_onnx", lambda path, images: (np.zeros((len(images), 64), "float32"), [])
-    )
+    monkeypatch.setattr(keras_prelu.export, "export_onnx", export_a_wrong_model)
+    monkeypatch.setattr(iresnet, "run_onnx", lambda path, images: np.zeros((len(images), 64)))
     (tmp_path / "m.keras").write_bytes(b"an older file, kept as it was")
-    with pytest.raises(ValueError, match="The ONNX model has 0 native PRelu ops"):
+    with pytest.raises(ValueError, match="The ONNX model gives embeddings .* Nothing was written"):
         iresnet.convert_checkpoint(
             checkpoint, tmp_path / "m.keras", onnx=tmp_path / "m.onnx", **SMALL
         )
