@@ -23,7 +23,10 @@ Sections (see benchmarks/README.md for the method and figures):
   (4) peak memory of that CNN's training epoch, one fresh process per
       candidate and repeat: device memory statistics on a GPU, resident
       memory growth on a CPU; and the bytes one layer keeps for its backward
-      pass where the backend can tell (JAX, PyTorch).
+      pass where the backend can tell (JAX, PyTorch);
+  (5) the bytes one layer's training step allocates at each size, from the
+      backend's allocator, compiler or profiler: a figure that does not
+      depend on how fast the machine's memory is.
 
 The device is whatever Keras uses (a GPU when the backend sees one). Results
 are printed as each section finishes, saved to --out as JSON, and summed up
@@ -374,6 +377,70 @@ def _saved_bytes(layer, x):
     return sum(saved.values())
 
 
+def step_allocations(shape):
+    """Bytes one layer's training step (as in (1)) allocates, from each
+    backend's own accounting, so the figure does not depend on the machine's
+    speed: {candidate: {"peak": bytes, "total": bytes or None}}.
+
+    TensorFlow: the allocator's peak during one step above what was in use
+    before it (`tf.config.experimental.get_memory_info`); no total.
+    JAX: XLA's buffer plan for the compiled step, temporaries plus outputs
+    (allocated once per step: peak and total).
+    PyTorch: the profiler's memory events of one step: the sum of all
+    allocations (total) and the peak of their running sum.
+    """
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    results = {}
+    for name, make in candidates().items():
+        layer = make()
+        layer.build(shape)
+        results[name] = _step_bytes(layer, x)
+    return results
+
+
+def _step_bytes(layer, x):
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_variables]
+        kwargs = _call_kwargs(layer)
+
+        def loss(trainable, x):
+            out, _ = layer.stateless_call(trainable, [], x, **kwargs)
+            return (out * out).sum(), out
+
+        step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
+        plan = step.lower(trainable, x).compile().memory_analysis()
+        total = plan.temp_size_in_bytes + plan.output_size_in_bytes
+        return {"peak": total, "total": total}
+    run = LAYER_STEPS[BACKEND](layer, x, False)
+    for _ in range(2):  # trace, and reach a steady state
+        run()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        device = "GPU:0" if on_gpu() else "CPU:0"
+        tf.config.experimental.reset_memory_stats(device)
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        run()
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+        return {"peak": peak - before, "total": None}
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu() else [])
+    with profile(activities=activities, profile_memory=True) as profiler:
+        run()
+    key = "self_device_memory_usage" if on_gpu() else "self_cpu_memory_usage"
+    running = peak = total = 0
+    for event in sorted(profiler.events(), key=lambda e: e.time_range.start):
+        change = getattr(event, key, 0) or 0
+        running += change
+        peak = max(peak, running)
+        total += max(change, 0)
+    return {"peak": peak, "total": total}
+
+
 def peak_training_memory(samples, repeats):
     """Peak memory growth over a CNN training epoch, one fresh process per
     candidate and repeat, so no candidate inherits another's allocator."""
@@ -506,6 +573,10 @@ def summary(report):
 
     for key, seconds in report.get("layer_seconds", {}).items():
         row(f"layer fwd+bwd {key}", seconds)
+    for key, allocated in report.get("layer_step_allocated_bytes", {}).items():
+        for kind in ("peak", "total"):
+            if all(values[kind] for values in allocated.values()):
+                row(f"layer step bytes, {kind} {key}", {n: v[kind] for n, v in allocated.items()})
     if "cnn_epoch_seconds" in report:
         row(f"CNN fit epoch ({report['cnn_samples']} samples)", report["cnn_epoch_seconds"])
         row("CNN fit epoch, fastest", report["cnn_fastest_epoch_seconds"])
@@ -575,6 +646,18 @@ def main(argv=None):
             _print_layer(f"(1/2) one layer fwd+bwd, {key}", seconds)
             _save(report, args.out)
     if sizes:
+        report["layer_step_allocated_bytes"] = {}
+        print("\n(5) one layer's training step: bytes allocated, x the input's size")
+        for shape in sizes:
+            key = "x".join(map(str, shape))
+            allocated = step_allocations(shape)
+            report["layer_step_allocated_bytes"][key] = allocated
+            input_bytes = 4 * int(np.prod(shape))
+            for name, values in allocated.items():
+                total = values["total"]
+                total = "" if total is None else f"  total {total / input_bytes:5.2f}x"
+                print(f"  {key:14s} {name:30s} peak {values['peak'] / input_bytes:5.2f}x{total}")
+        _save(report, args.out)
         report["layer_saved_for_backward_bytes"] = saved_for_backward(sizes[0])
         if report["layer_saved_for_backward_bytes"] is not None:
             print(f"\n(4) one layer at {sizes[0]}: memory kept for backward beyond the input, MiB")

@@ -69,9 +69,9 @@ def _kernel_paths():
         # The fused kernels (used on CUDA), the sliced CPU backward and the
         # `torch.where` fallback (torch.compile, builds without the fused
         # kernels), each on its own.
-        paths["torch_fused"] = torch_kernels._FusedPReLU.apply
-        paths["torch_sliced"] = torch_kernels._SlicedPReLU.apply
-        paths["torch_where"] = torch_kernels._WherePReLU.apply
+        paths["torch_fused"] = torch_kernels.prelu_fused
+        paths["torch_sliced"] = torch_kernels.prelu_sliced
+        paths["torch_where"] = torch_kernels.prelu_where
     return paths
 
 
@@ -322,10 +322,10 @@ def test_torch_backward_in_slices_equals_one_slice(monkeypatch, x_shape, alpha_s
     from keras_prelu._kernels import torch as torch_kernels
 
     x, alpha, upstream = (_as_dtype(a, dtype) for a in _inputs(x_shape, alpha_shape, seed=5))
-    whole = value_and_grads(torch_kernels._SlicedPReLU.apply, x, alpha, upstream)
+    whole = value_and_grads(torch_kernels.prelu_sliced, x, alpha, upstream)
     # One batch row per slice, the most slices there can be.
     monkeypatch.setattr(torch_kernels, "_CPU_SLICE_ELEMENTS", 1)
-    sliced = value_and_grads(torch_kernels._SlicedPReLU.apply, x, alpha, upstream)
+    sliced = value_and_grads(torch_kernels.prelu_sliced, x, alpha, upstream)
     for got, want in zip(sliced, whole, strict=True):
         assert got.dtype == want.dtype
     np.testing.assert_array_equal(sliced[1].astype("float64"), whole[1].astype("float64"))
@@ -389,14 +389,14 @@ def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
 
     x_np, alpha_np, upstream_np = _inputs(x_shape, alpha_shape, seed=9)
     for function in (
-        torch_kernels._PReLUFunction,
-        torch_kernels._FusedPReLU,
-        torch_kernels._SlicedPReLU,
-        torch_kernels._WherePReLU,
+        torch_kernels.prelu,
+        torch_kernels.prelu_fused,
+        torch_kernels.prelu_sliced,
+        torch_kernels.prelu_where,
     ):
         x = torch.tensor(x_np, requires_grad=True)
         alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
-        function.apply(x, alpha).backward(torch.tensor(upstream_np))
+        function(x, alpha).backward(torch.tensor(upstream_np))
         assert alpha.grad is None
         np.testing.assert_array_equal(
             x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]

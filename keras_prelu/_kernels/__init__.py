@@ -22,6 +22,10 @@ formulation with the same results; layers call it when `training=True`.
 The backend module is picked once, at import, from `keras.backend.backend()`;
 a backend without a fast path uses the pure `keras.ops` reference, which is
 also the oracle the tests compare against.
+
+Every kernel composes with the function transforms of its backend (forward
+and reverse mode, vectorisation, compilation, higher orders) and agrees with
+the same transform of the reference: tests/test_transforms.py.
 """
 
 import importlib
@@ -39,9 +43,7 @@ _FAST_PATHS = {
 
 def _select_kernels():
     module_name = _FAST_PATHS.get(keras.backend.backend())
-    if module_name is None:
-        return reference.prelu, reference.prelu
-    module = importlib.import_module(module_name)
+    module = reference if module_name is None else importlib.import_module(module_name)
     return module.prelu, module.prelu_training
 
 

@@ -1,14 +1,29 @@
-"""JAX PReLU kernel: a `custom_vjp` that keeps only x and alpha for backward.
+"""JAX PReLU kernel: a `custom_jvp`, so every JAX transform composes with it.
 
-XLA fuses each part into one pass: the forward, the input gradient, and the
-slope gradient's terms with their sum (a ones-vector matmul for wide slopes,
-which XLA's CPU backend sums faster than a reduction over outer axes).
+Forward mode (`jvp`, `jacfwd`, `hessian`, `linearize`) uses the tangent rule
+below directly; reverse mode (`grad`, `vjp`) is JAX's transposition of it, and
+`vmap`, `jit` and `checkpoint` see plain `jax.numpy` code. The rule is written
+so that its transposition is the fast backward pass:
+
+- the slope term is `where(x >= 0, 0, t_alpha) * min_part(x)`, masked before
+  the multiplication, so the transposed form masks after it:
+  `where(x >= 0, 0, upstream * min_part(x))`, one fused pass over x and the
+  upstream gradient into the sum (and an infinite upstream gradient next to
+  x >= 0 gives 0, not `inf * 0`);
+- the slope tangent is cast to at least float32 (the slope's dtype when
+  wider) before it is broadcast, so the transposed sum accumulates there,
+  under mixed precision too, over terms rounded to x's dtype;
+- the tangent is rematerialized (`jax.checkpoint`), so reverse mode keeps
+  only x and alpha for the backward pass, as a hand-written VJP would.
+
+Wide slopes (the full layout) are broadcast as a ones-vector outer product,
+whose transposition is a ones-vector matmul: XLA's CPU backend sums those
+faster than a reduction over outer axes.
 """
 
 import jax
 import jax.numpy as jnp
 
-from keras_prelu._kernels._reduce import broadcast_reduction_axes
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
 
@@ -22,39 +37,38 @@ def _accumulation_dtype(x_dtype, alpha_dtype):
     return jnp.promote_types(jnp.promote_types(x_dtype, jnp.float32), alpha_dtype)
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def prelu(x, alpha):
     return jnp.where(x >= 0, x, _slopes(alpha, x.dtype) * x)
 
 
-def _forward(x, alpha):
-    return prelu(x, alpha), (x, alpha)
+def _broadcast(slopes, x):
+    """`slopes` broadcast to x's shape in their own dtype (so the transposed
+    sum runs in it), as an outer product with ones where the transposition
+    is faster as a matmul."""
+    if not use_matmul_reduction(x.ndim, slopes.shape):
+        return jnp.broadcast_to(slopes, x.shape)
+    row = slopes.reshape(1, -1)
+    ones = jnp.ones((x.size // row.shape[1], 1), slopes.dtype)
+    return jax.lax.dot(ones, row, precision=jax.lax.Precision.HIGHEST).reshape(x.shape)
 
 
-def _slope_gradient(x, alpha, upstream):
-    """The slope gradient: its terms summed over the axes `alpha` is
-    broadcast along, in at least float32, returned in `alpha`'s dtype."""
-    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
-    terms = jnp.where(x >= 0, 0, upstream * x)
-    if use_matmul_reduction(x.ndim, alpha.shape):
-        rows = terms.reshape(-1, alpha.size)
-        total = jax.lax.dot(
-            jnp.ones((1, rows.shape[0]), rows.dtype),
-            rows,
-            precision=jax.lax.Precision.HIGHEST,
-            preferred_element_type=accumulation_dtype,
-        )
-    else:
-        axes = broadcast_reduction_axes(x.ndim, alpha.shape)
-        total = jnp.sum(terms, axis=axes, dtype=accumulation_dtype)
-    return total.reshape(alpha.shape).astype(alpha.dtype)
+def _tangent(x, alpha, x_tangent, alpha_tangent):
+    nonnegative = x >= 0
+    from_x = x_tangent * jnp.where(nonnegative, 1, _slopes(alpha, x.dtype))
+    slopes_tangent = alpha_tangent.astype(_accumulation_dtype(x.dtype, alpha.dtype))
+    broadcast = _broadcast(slopes_tangent, x).astype(x.dtype)
+    from_alpha = jnp.where(nonnegative, 0, broadcast) * jnp.where(nonnegative, 0, x)
+    return from_x + from_alpha
 
 
-def _backward(residuals, upstream):
-    x, alpha = residuals
-    grad_x = jnp.where(x >= 0, upstream, upstream * _slopes(alpha, x.dtype))
-    return grad_x, _slope_gradient(x, alpha, upstream)
+_rematerialized_tangent = jax.checkpoint(_tangent, prevent_cse=False)
 
 
-prelu.defvjp(_forward, _backward)
+@prelu.defjvp
+def _jvp(primals, tangents):
+    x, alpha = primals
+    return prelu(x, alpha), _rematerialized_tangent(x, alpha, *tangents)
+
+
 prelu_training = prelu

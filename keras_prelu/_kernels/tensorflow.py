@@ -15,9 +15,25 @@ constant slope and keep only the fused branch).
 `prelu_training` computes `where(x >= 0, x, alpha * x)` directly, exact for
 any slope and with fewer passes over memory; on large tensors its forward
 and backward are each compiled by XLA.
+
+Function transforms: reverse mode (nested tapes, `tape.jacobian`,
+`tf.vectorized_map`) runs the custom gradients, which are plain ops and so
+differentiable again. A forward accumulator (`tf.autodiff.ForwardAccumulator`)
+does not use `tf.custom_gradient`: it differentiates the forward's own ops,
+and the fused pattern's `relu` has derivative 0 at x == 0. So when an
+accumulator watches x or alpha, `prelu` runs the training kernel's `where`
+form, whose forward-mode derivative follows the convention. TensorFlow tells
+whether an accumulator watches a tensor only through a private function;
+where a build lacks it, `prelu` always runs the `where` form (and exporters
+no longer see the fused pattern).
 """
 
 import tensorflow as tf
+
+try:  # private; see above
+    from tensorflow.python.eager.forwardprop_util import pack_tangents as _pack_tangents
+except ImportError:  # pragma: no cover - depends on the TensorFlow build
+    _pack_tangents = None
 
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 from keras_prelu._kernels._reduce import use_matmul_reduction
@@ -140,10 +156,19 @@ def _prelu_training(x, alpha):
     return output, grad
 
 
+def _watched_by_accumulator(*tensors) -> bool:
+    if _pack_tangents is None:
+        return True
+    return bool(_pack_tangents(list(tensors)).tangents)
+
+
 # A variable must arrive as the tensor of its value: `tf.custom_gradient`
 # would otherwise ask for the gradients of the variables it reads.
 def prelu(x, alpha):
-    return _prelu(tf.convert_to_tensor(x), tf.convert_to_tensor(alpha))
+    x, alpha = tf.convert_to_tensor(x), tf.convert_to_tensor(alpha)
+    if _watched_by_accumulator(x, alpha):
+        return _prelu_training(x, alpha)
+    return _prelu(x, alpha)
 
 
 def prelu_training(x, alpha):

@@ -23,6 +23,16 @@ Elsewhere (CUDA, or a backward that is itself differentiated) the fused
 kernels are used with the x == 0 entries patched, and under `torch.compile`
 (whose compiler fuses it) and where a torch build lacks them, a plain
 `torch.where` formulation with the same results.
+
+Function transforms: every kernel has a `jvp` (forward mode, through
+`torch.autograd.forward_ad`), and its backward is differentiable again when
+autograd records it. While a `torch.func` transform is active (`grad`,
+`vmap`, `jvp`, `jacrev`, `jacfwd`, `hessian`, `functional_call` under them),
+the fast kernels' data-dependent checks cannot run on its wrapped tensors, so
+every kernel hands over to one `torch.where` function that torch.func can
+transform: `setup_context`, the same `jvp`, and a generated vmap rule. Torch
+tells whether a transform is active only through a private function; where a
+build lacks it, that function always runs.
 """
 
 import numpy as np
@@ -37,6 +47,9 @@ _HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "l
 # slice's temporaries stay in cache.
 _CPU_SLICE_ELEMENTS = 1 << 18
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+# Private: whether a torch.func transform is active (what autograd.Function.apply
+# itself checks). Without it, assume one is.
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
 
 
 def _accumulation_dtype(x_dtype, alpha_dtype):
@@ -148,7 +161,9 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     n = `threshold_backward(1, -x, 0)` and grad_x = upstream * lerp(1, alpha, n).
     """
     slopes = _slopes(alpha, x.dtype)
-    if not _all_finite(slopes):
+    # Differentiated again (its out= kernels record no graph), or a
+    # non-finite slope.
+    if torch.is_grad_enabled() or not _all_finite(slopes):
         return _backward_where(upstream, x, alpha, need_alpha)
     grad_x = torch.empty_like(x)
     rows = _slice_rows(x, alpha)
@@ -222,21 +237,65 @@ def _backward(upstream, x, alpha, need_alpha=True):
     return _backward_where(upstream, x, alpha, need_alpha)
 
 
+def _tangent(x, alpha, x_tangent, alpha_tangent):
+    """Forward mode: `t_x * (1 or alpha) + (0 or t_alpha) * min_part(x)`.
+
+    Masks come before products, so the x >= 0 side gets exactly `t_x` for any
+    slope, and the slope term there is 0 (not `inf * 0`).
+    """
+    nonnegative = x >= 0
+    tangent = None
+    if x_tangent is not None:
+        tangent = x_tangent * torch.where(nonnegative, 1, _slopes(alpha, x.dtype))
+    if alpha_tangent is not None:
+        masked = torch.where(nonnegative, 0, _slopes(alpha_tangent, x.dtype))
+        from_alpha = masked * torch.where(nonnegative, 0, x)
+        tangent = from_alpha if tangent is None else tangent + from_alpha
+    return torch.zeros_like(x) if tangent is None else tangent
+
+
+class _TransformablePReLU(torch.autograd.Function):
+    """The `torch.where` kernel in the form torch.func transforms."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, alpha):
+        return _forward_where(x, alpha)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx, upstream):
+        x, alpha = ctx.saved_tensors
+        return _backward_where(upstream, x, alpha, ctx.needs_input_grad[1])
+
+    @staticmethod
+    def jvp(ctx, x_tangent, alpha_tangent):
+        x, alpha = ctx.saved_tensors
+        return _tangent(x, alpha, x_tangent, alpha_tangent)
+
+
 def _make_function(forward_kernel, backward_kernel):
-    """An autograd.Function saving only x and alpha, from a kernel pair.
+    """A PReLU function saving only x and alpha, from a kernel pair.
 
     `backward_kernel(upstream, x, alpha, need_alpha)` returns the gradients
     of x and of alpha, the latter summed to alpha's shape and dtype, or None
-    when `need_alpha` is false (a frozen slope).
+    when `need_alpha` is false (a frozen slope). Under a torch.func transform,
+    `_TransformablePReLU` runs instead.
     """
 
     # `forward` takes `ctx` itself rather than a separate `setup_context`:
     # torch's `apply` is several times faster for this form, which matters
-    # for small tensors.
+    # for small tensors; torch.func requires the other form.
     class PReLUFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, alpha):
             ctx.save_for_backward(x, alpha)
+            ctx.save_for_forward(x, alpha)
             return forward_kernel(x, alpha)
 
         @staticmethod
@@ -251,18 +310,24 @@ def _make_function(forward_kernel, backward_kernel):
             x, alpha = ctx.saved_tensors
             return backward_kernel(upstream, x, alpha, ctx.needs_input_grad[1])
 
-    return PReLUFunction
+        @staticmethod
+        def jvp(ctx, x_tangent, alpha_tangent):
+            x, alpha = ctx.saved_tensors
+            return _tangent(x, alpha, x_tangent, alpha_tangent)
+
+    def apply(x, alpha):
+        if _transforms_active():
+            return _TransformablePReLU.apply(x, alpha)
+        return PReLUFunction.apply(x, alpha)
+
+    return apply
 
 
-_PReLUFunction = _make_function(_forward, _backward)
+prelu = _make_function(_forward, _backward)
 # Fixed kernel pairs, for tests and for comparing them.
-_FusedPReLU = _make_function(_forward_fused, _backward_fused) if _HAS_FUSED_KERNELS else None
-_SlicedPReLU = _make_function(_forward, _backward_sliced) if _HAS_VECTOR_KERNELS else None
-_WherePReLU = _make_function(_forward_where, _backward_where)
-
-
-def prelu(x, alpha):
-    return _PReLUFunction.apply(x, alpha)
+prelu_fused = _make_function(_forward_fused, _backward_fused) if _HAS_FUSED_KERNELS else None
+prelu_sliced = _make_function(_forward, _backward_sliced) if _HAS_VECTOR_KERNELS else None
+prelu_where = _make_function(_forward_where, _backward_where)
 
 
 prelu_training = prelu
