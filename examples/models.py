@@ -16,7 +16,6 @@ whatever `keras.config.image_data_format()` says.
 import itertools
 
 import keras
-import numpy as np
 
 import keras_prelu
 
@@ -26,48 +25,57 @@ DATA_FORMAT = "channels_last"
 # statistics after the few dozen steps per epoch of a small data set, which
 # would distort the inference-mode probes of the monitors.
 BN_MOMENTUM = 0.9
-# Keras creates weights in float32, so a slope must be representable there.
-_FLOAT32_MAX = float(np.finfo("float32").max)
 
 
-def check_activation(name: str) -> str:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation variant {name!r}; choose one of {ACTIVATIONS}.")
-    return name
+class ScaledPReLU(keras_prelu.PReLU):
+    """A PReLU whose slopes learn `slope_lr_scale` times as fast under Adam.
 
+    The trained variable is `v` and the slope is `alpha = slope_lr_scale * v`,
+    the "equalized learning rate" of Karras et al. 2018. Adam's step on `v` is
+    about the learning rate whatever the size of its gradient, so `alpha`
+    moves `slope_lr_scale` times as far per step as a plain slope would
+    (`slope_lr_scale**2` times under plain SGD). `alpha` reads the slopes as
+    for `PReLU`, so `SlopeMonitor` and `DeadUnitMonitor` work unchanged; the
+    variable to keep out of weight decay is `v`. The config does not record
+    the scale: this layer is for experiments, not for saved models.
+    """
 
-def check_slope(slope) -> float:
-    """Returns `slope` as a float; raises ValueError unless it is finite in float32."""
-    try:
-        value = float(slope)
-    except (TypeError, ValueError, OverflowError):
-        value = float("nan")
-    if isinstance(slope, bool) or not abs(value) <= _FLOAT32_MAX:
-        raise ValueError(
-            f"`slope` must be a number that is finite in float32 (|slope| <= {_FLOAT32_MAX:.4g}). "
-            f"Received: slope={slope!r}"
-        )
-    return value
+    def __init__(self, slope_lr_scale: float, alpha_initializer: float, **kwargs):
+        super().__init__(alpha_initializer=alpha_initializer / slope_lr_scale, **kwargs)
+        self.slope_lr_scale = slope_lr_scale
+
+    @property
+    def alpha(self):
+        return keras.ops.multiply(self.slope_lr_scale, self.v)
+
+    @alpha.setter
+    def alpha(self, variable):  # `PReLU.build` stores its variable here
+        self.v = variable
 
 
 def make_activation(
-    name: str, layer_name: str | None = None, slope: float = keras_prelu.DEFAULT_SLOPE
+    name: str,
+    layer_name: str | None = None,
+    slope: float = keras_prelu.DEFAULT_SLOPE,
+    slope_lr_scale: float = 1.0,
 ) -> keras.layers.Layer:
     """Returns a new activation layer for one of `ACTIVATIONS`.
 
     `slope` is PReLU's initial slope and LeakyReLU's fixed one; ReLU has none.
+    A `slope_lr_scale` other than 1 makes the PReLUs `ScaledPReLU`s.
     """
-    check_activation(name)
-    slope = check_slope(slope)
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation variant {name!r}; choose one of {ACTIVATIONS}.")
     if name == "relu":
         return keras.layers.ReLU(name=layer_name)
     if name == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=slope, name=layer_name)
-    if name == "prelu":
-        return keras_prelu.PReLU(alpha_initializer=slope, layout="scalar", name=layer_name)
-    return keras_prelu.PReLU(
-        alpha_initializer=slope, layout="channelwise", data_format=DATA_FORMAT, name=layer_name
-    )
+    kwargs = {"layout": "scalar"} if name == "prelu" else {"layout": "channelwise"}
+    if name == "prelu_channelwise":
+        kwargs["data_format"] = DATA_FORMAT
+    if slope_lr_scale != 1:
+        return ScaledPReLU(slope_lr_scale, slope, name=layer_name, **kwargs)
+    return keras_prelu.PReLU(alpha_initializer=slope, name=layer_name, **kwargs)
 
 
 def _conv(filters: int, kernel: int, name: str, strides: int = 1) -> keras.layers.Conv2D:
@@ -100,13 +108,13 @@ def _classifier(num_classes: int) -> keras.layers.Dense:
 
 
 def conv_bn_act(
-    filters: int, activation: str, depth: int, slope: float = keras_prelu.DEFAULT_SLOPE
+    filters: int, activation: str, depth: int, slope: float, slope_lr_scale: float = 1.0
 ) -> list[keras.layers.Layer]:
     """Conv2D (3x3) -> BatchNormalization -> activation, numbered `depth`."""
     return [
         _conv(filters, 3, f"conv{depth}"),
         _batch_norm(f"bn{depth}"),
-        make_activation(activation, f"act{depth}", slope),
+        make_activation(activation, f"act{depth}", slope, slope_lr_scale),
     ]
 
 
@@ -117,6 +125,7 @@ def build_cnn(
     filters: tuple[int, ...] = (16, 32, 64),
     dense_units: int = 64,
     slope: float = keras_prelu.DEFAULT_SLOPE,
+    slope_lr_scale: float = 1.0,
 ) -> keras.Sequential:
     """A Sequential CNN of Conv-BN-activation blocks.
 
@@ -129,14 +138,14 @@ def build_cnn(
     layers = [keras.Input(input_shape)]
     size = min(input_shape[:2])
     for depth, width in enumerate(filters, start=1):
-        layers += conv_bn_act(width, activation, depth, slope)
+        layers += conv_bn_act(width, activation, depth, slope, slope_lr_scale)
         if depth < len(filters) and size > 2:
             layers.append(_pool(f"pool{depth}"))
             size //= 2
     layers += [
         _global_pool(),
         keras.layers.Dense(dense_units, name="dense"),
-        make_activation(activation, f"act{len(filters) + 1}", slope),
+        make_activation(activation, f"act{len(filters) + 1}", slope, slope_lr_scale),
         _classifier(num_classes),
     ]
     return keras.Sequential(layers, name=f"cnn_{activation}")
@@ -148,6 +157,7 @@ def build_plain(
     num_classes: int = 10,
     filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64),
     slope: float = keras_prelu.DEFAULT_SLOPE,
+    slope_lr_scale: float = 1.0,
 ) -> keras.Sequential:
     """A deeper Sequential CNN without BatchNormalization: Conv-activation only.
 
@@ -172,7 +182,7 @@ def build_plain(
                 data_format=DATA_FORMAT,
                 name=f"conv{depth}",
             ),
-            make_activation(activation, f"act{depth}", slope),
+            make_activation(activation, f"act{depth}", slope, slope_lr_scale),
         ]
         if depth % 2 == 0 and depth < len(filters) and size > 2:
             layers.append(_pool(f"pool{depth // 2}"))
@@ -188,6 +198,7 @@ def build_resnet(
     widths: tuple[int, ...] = (16, 32),
     blocks_per_stage: int = 1,
     slope: float = keras_prelu.DEFAULT_SLOPE,
+    slope_lr_scale: float = 1.0,
 ) -> keras.Model:
     """A small functional ResNet-style CNN (He et al. 2016 basic blocks).
 
@@ -201,7 +212,7 @@ def build_resnet(
     depth = itertools.count(1)
 
     def act():
-        return make_activation(activation, f"act{next(depth)}", slope)
+        return make_activation(activation, f"act{next(depth)}", slope, slope_lr_scale)
 
     x = act()(_batch_norm("stem_bn")(_conv(widths[0], 3, "stem_conv")(inputs)))
     for stage, width in enumerate(widths, start=1):
