@@ -21,9 +21,9 @@ import pytest
 import keras_prelu
 from keras_prelu import migration
 from keras_prelu import saving
+from tests.helpers import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN_DIR = REPO / "saved_models"
+GOLDEN_DIR = ROOT / "saved_models"
 BACKENDS = ("tensorflow", "jax", "torch")
 
 

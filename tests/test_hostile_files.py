@@ -1,5 +1,7 @@
-"""Hostile and damaged files: `keras_prelu.saving` refuses them fast, in bounded
-memory, with a `ValueError` naming the file, and never half-loads a model.
+"""What `keras_prelu.saving` refuses: damaged and hostile files. It refuses
+them fast, in bounded memory, with a `ValueError` naming the file; it never
+half-loads a model and never changes the file. (What it loads is in
+test_saving.py.)
 
 The bombs are built on the fly: a few MB on disk that declare GiBs.
 """
@@ -21,7 +23,9 @@ import pytest
 
 import keras_prelu
 from keras_prelu import saving
-from tests.keras_files import rewrite_config
+from tests.helpers import file_state
+from tests.helpers import prelu_entry
+from tests.helpers import rewrite_config
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -83,12 +87,13 @@ def _valid_members(saved):
         ]
 
 
-def _small_model():
+def _small_model(layout="channelwise"):
+    data_format = {"data_format": "channels_last"} if layout == "channelwise" else {}
     return keras.Sequential(
         [
             keras.Input((4, 4, 3)),
             keras.layers.Conv2D(3, 1, name="conv", data_format="channels_last"),
-            keras_prelu.PReLU(layout="channelwise", data_format="channels_last", name="act"),
+            keras_prelu.PReLU(layout=layout, name="act", **data_format),
         ]
     )
 
@@ -120,8 +125,97 @@ def _refused_fast(load, path, match):
     return info.value
 
 
-def _fingerprint(path):
-    return path.read_bytes(), path.stat().st_mtime_ns
+def _file_error(path):
+    return re.escape(f"Received: filepath={path}")
+
+
+# Damaged files ---------------------------------------------------------------------
+
+
+def test_truncated_file_is_refused_and_left_untouched(saved, tmp_path):
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    before = file_state(truncated)
+    with pytest.raises(ValueError, match=r"is not a valid \.keras file.*truncated or corrupted"):
+        saving.load_model(truncated)
+    with pytest.raises(ValueError, match=_file_error(truncated)):
+        saving.load_model(truncated)
+    assert file_state(truncated) == before
+
+
+def test_corrupted_member_fails_its_crc_check(saved, tmp_path):
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as archive:
+        info = archive.getinfo("model.weights.h5")
+    name_length, extra_length = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start + info.compress_size // 2] ^= 0xFF
+    corrupted = tmp_path / "corrupted.keras"
+    corrupted.write_bytes(bytes(data))
+    before = file_state(corrupted)
+    with pytest.raises(
+        ValueError, match=r"'model\.weights\.h5' fails its CRC check.*Received: filepath="
+    ):
+        saving.load_model(corrupted)
+    assert file_state(corrupted) == before
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [(b"not a zip archive", "not a readable zip archive"), (None, "has no config.json")],
+)
+def test_other_broken_archives(tmp_path, content, match):
+    path = tmp_path / "broken.keras"
+    if content is None:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("metadata.json", "{}")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        saving.load_model(path)
+
+
+def test_missing_file_and_wrong_suffix(tmp_path):
+    with pytest.raises(ValueError, match="No such file"):
+        saving.load_model(tmp_path / "absent.keras")
+    (tmp_path / "model.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"ending in one of \('\.keras',\)"):
+        saving.load_model(tmp_path / "model.h5")
+
+
+def test_alpha_of_the_wrong_shape_in_a_keras_file(saved, tmp_path):
+    # The config now asks for a (4, 4, 3) full-layout alpha; the stored one is
+    # channel-wise, (1, 1, 3).
+    bad = tmp_path / "mismatch.keras"
+    rewrite_config(
+        saved,
+        bad,
+        lambda config: prelu_entry(config)["config"].update(layout="full", data_format=None),
+    )
+    before = file_state(bad)
+    with pytest.raises(
+        ValueError, match=r"(?s)mismatch\.keras'.*name=act.*4, 4, 3.*1, 1, 3"
+    ) as info:
+        saving.load_model(bad)
+    assert re.search(_file_error(bad), str(info.value))
+    assert file_state(bad) == before
+
+
+def test_weights_file_with_another_alpha_shape_loads_nothing(tmp_path):
+    path = tmp_path / "channelwise.weights.h5"
+    _small_model().save_weights(path)
+    before_file = file_state(path)
+    target = _small_model(layout="full")  # the same conv, but a (4, 4, 3) alpha
+    before = target.get_weights()
+    with pytest.raises(
+        ValueError, match=r"(?s)channelwise\.weights\.h5' into model.*unchanged.*name=act"
+    ):
+        saving.load_weights(target, path)
+    for got, want in zip(target.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)  # the conv was not half-loaded
+    assert file_state(path) == before_file
 
 
 # Decompression bombs ----------------------------------------------------------------
@@ -134,10 +228,10 @@ def test_config_bomb_over_keras_floor_is_refused_before_inflating(tmp_path):
         tmp_path / "bomb.keras", [("config.json", _deflated_zeros(4608), 4608 * MIB, 8)]
     )
     assert path.stat().st_size < 6 * MIB
-    before = _fingerprint(path)
+    before = file_state(path)
     error = _refused_fast(saving.load_model, path, r"Refusing to load .*config\.json.*declares")
     assert "decompression bomb" in str(error)
-    assert _fingerprint(path) == before
+    assert file_state(path) == before
 
 
 def test_config_bomb_under_keras_floor_is_refused_too(tmp_path):
@@ -272,14 +366,10 @@ class _Appender:
 # Declared shapes --------------------------------------------------------------------
 
 
-def _prelu_entry(config):
-    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == "PReLU")
-
-
 def test_huge_declared_slope_shape_is_refused_without_allocating(saved, tmp_path):
     # A 1 GiB slope (full layout on (None, 16384, 16384)) in a file of a few KB.
     def edit(config):
-        entry = _prelu_entry(config)
+        entry = prelu_entry(config)
         entry["config"].update(layout="full", data_format=None)
         entry["build_config"] = {"input_shape": [None, 16384, 16384]}
 
@@ -301,7 +391,7 @@ def test_huge_shape_reaching_the_layer_through_the_graph_is_refused(tmp_path):
             "[null, 4, 4]", "[null, 16384, 16384]"
         )
         config["config"]["layers"] = json.loads(text)
-        del _prelu_entry(config)["build_config"]
+        del prelu_entry(config)["build_config"]
 
     path = rewrite_config(source, tmp_path / "graph.keras", edit)
     error = _refused_fast(saving.load_model, path, r"Could not load the model")
@@ -328,61 +418,81 @@ def _with_deep_value(source, target, depth, where):
 @pytest.mark.parametrize("depth", [900, 2000])
 @pytest.mark.parametrize(
     "where",
-    [lambda c: _prelu_entry(c)["config"], lambda c: c["config"]["layers"][1]["config"]],
+    [lambda c: prelu_entry(c)["config"], lambda c: c["config"]["layers"][1]["config"]],
     ids=["prelu", "conv"],
 )
 def test_deeply_nested_config_is_a_value_error_naming_the_file(saved, tmp_path, depth, where):
     # Deep enough to exhaust Python's recursion in json, in the checks or in Keras.
     path = _with_deep_value(saved, tmp_path / "deep.keras", depth, where)
-    with pytest.raises(ValueError, match=re.escape(f"Received: filepath={path}")):
+    with pytest.raises(ValueError, match=_file_error(path)):
         saving.load_model(path)
+
+
+def _config_update(**changes):
+    """An edit of the PReLU's config: `changes` replace its arguments."""
+    return lambda config: prelu_entry(config)["config"].update(changes)
+
+
+def _constant(value):
+    return {
+        "module": "keras.initializers",
+        "class_name": "Constant",
+        "config": {"value": value},
+        "registered_name": None,
+    }
 
 
 @pytest.mark.parametrize(
     "edit,match",
     [
-        (lambda c: _prelu_entry(c)["config"].update(dtype="int32"), r"Received: dtype='int32'"),
-        (lambda c: _prelu_entry(c)["config"].update(dtype="bool"), r"Received: dtype='bool'"),
+        (_config_update(layout="diagonal"), r"Received: layout='diagonal'"),
+        (_config_update(layout="full", data_format=None, shared_axes=[0]), r"batch axis 0"),
         (
-            lambda c: _prelu_entry(c)["config"].update(
-                alpha_initializer={
-                    "module": "keras.initializers",
-                    "class_name": "Constant",
-                    "config": {"value": "abc"},
-                    "registered_name": None,
-                }
-            ),
+            _config_update(layout="full", data_format=None, shared_axes=["h"]),
+            r"Received: shared_axes=\['h'\]",
+        ),
+        (
+            _config_update(layout="full", data_format=None, shared_axes=[7]),
+            r"axis 7 is out of range",
+        ),
+        (_config_update(dtype="int32"), r"Received: dtype='int32'"),
+        (_config_update(dtype="bool"), r"Received: dtype='bool'"),
+        (
+            _config_update(alpha_initializer=_constant("abc")),
             r"alpha_initializer.*Constant\(value='abc'\)",
         ),
+        (_config_update(alpha_initializer=_constant(float("nan"))), r"alpha_initializer.*finite"),
         (
-            lambda c: _prelu_entry(c)["config"].update(
-                alpha_initializer={
-                    "module": "keras.initializers",
-                    "class_name": "Constant",
-                    "config": {"value": float("nan")},
-                    "registered_name": None,
-                }
-            ),
-            r"alpha_initializer.*finite",
-        ),
-        (
-            lambda c: _prelu_entry(c).update(build_config={"input_shape": "abc"}),
+            lambda c: prelu_entry(c).update(build_config={"input_shape": "abc"}),
             r"Received: input_shape='abc'",
         ),
         (
-            lambda c: _prelu_entry(c).update(build_config={"input_shape": [None, -4, 3]}),
+            lambda c: prelu_entry(c).update(build_config={"input_shape": [None, -4, 3]}),
             r"Received: input_shape=\[None, -4, 3\]",
         ),
+    ],
+    ids=[
+        "layout",
+        "batch_axis",
+        "axis_name",
+        "axis_out_of_range",
+        "int_dtype",
+        "bool_dtype",
+        "text_slope",
+        "nan_slope",
+        "text_input_shape",
+        "negative_input_shape",
     ],
 )
 def test_bad_prelu_config_is_a_value_error_naming_layer_and_file(saved, tmp_path, edit, match):
     path = rewrite_config(saved, tmp_path / "bad.keras", edit)
-    before = _fingerprint(path)
-    with pytest.raises(ValueError, match=r"PReLU layer 'act' in .*bad\.keras' has an invalid"):
+    before = file_state(path)
+    with pytest.raises(
+        ValueError, match=r"keras_prelu\.PReLU layer 'act' in '.*bad\.keras' has an invalid config"
+    ) as info:
         saving.load_model(path)
-    with pytest.raises(ValueError, match=match):
-        saving.load_model(path)
-    assert _fingerprint(path) == before
+    assert re.search(match, str(info.value))
+    assert file_state(path) == before
 
 
 @pytest.mark.parametrize("text", [b"[]", b"null", b'"model"', b"{" * 5000 + b"}" * 5000])
@@ -444,7 +554,7 @@ def test_anything_keras_raises_becomes_a_value_error(saved, monkeypatch, error):
         raise error
 
     monkeypatch.setattr(keras.saving, "load_model", fail)
-    with pytest.raises(ValueError, match=re.escape(f"Received: filepath={saved}")) as info:
+    with pytest.raises(ValueError, match=_file_error(saved)) as info:
         saving.load_model(saved)
     assert info.value.__cause__ is error
 

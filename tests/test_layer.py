@@ -1,10 +1,17 @@
-"""Constructor arguments, slope layouts, bad input and dtypes of the layer."""
+"""The `keras_prelu.PReLU` layer (`keras_prelu/_layer.py`): constructor
+arguments, slope layouts, bad input, dtypes, its config, and the layer inside
+Keras models (Sequential, functional, subclassed, masking, jit compilation).
+
+Its numerics, against a NumPy reference, are in test_numerics.py; `.keras`
+files in test_saving.py; the functional op in test_ops.py.
+"""
 
 import keras
 import numpy as np
 import pytest
 
 import keras_prelu
+from tests.helpers import small_cnn
 
 
 def _built(shape, **kwargs):
@@ -63,7 +70,7 @@ def test_negative_axes_count_from_the_end_and_the_batch_axis_is_refused():
     # Keras 3.15's keras.layers.PReLU reads shared_axes=[-1] as the axis
     # before the last and [0] as the last; this layer reads them as Python
     # does, whatever the installed built-in does (migration translates; see
-    # test_saving.py).
+    # test_migration.py).
     shape = (None, 4, 5, 3)
     assert tuple(_built(shape, shared_axes=[-1]).alpha.shape) == (4, 5, 1)
     assert tuple(_built(shape, shared_axes=[-3]).alpha.shape) == (1, 5, 3)
@@ -250,7 +257,7 @@ def test_mixed_precision_keeps_float32_slopes(policy):
     assert after.dtype == np.float32 and not np.array_equal(before, after)
 
 
-# Refused dtypes, complex numbers and slopes that cannot be stored -------------------
+# Refused dtypes and slopes that cannot be stored ------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -329,39 +336,96 @@ def test_slope_range_is_that_of_the_variable_dtype_and_float32():
     keras_prelu.PReLU(alpha_initializer=1e5, dtype="mixed_float16")
 
 
-def _complex(shape=(2, 3)):
-    return (np.ones(shape) + 1j * np.ones(shape)).astype("complex64")
+# Inside Keras models ------------------------------------------------------------------
 
 
-def test_complex_inputs_and_slopes_are_refused():
-    x = np.array([[-1.0, 2.0, -3.0]], "float32")
-    with pytest.raises(TypeError, match=r"imaginary part.*Received: x.dtype=complex64"):
-        keras_prelu.prelu(_complex(), 0.25)
-    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
-        keras_prelu.PReLU()(_complex())
-    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
-        keras_prelu.PReLU()(_complex(), training=True)
-    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex"):
-        keras_prelu.prelu(x, 0.5j)
-    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex64"):
-        keras_prelu.prelu(x, _complex((3,)))
+def _data(shape=(16, 6, 6, 2), classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype("float32"), rng.integers(0, classes, shape[0])
 
 
-def test_complex_symbolic_inputs_and_slopes_are_refused():
-    with pytest.raises(TypeError, match=r"Received: inputs.dtype=complex64"):
-        keras_prelu.PReLU()(keras.Input((3,), dtype="complex64"))
-    with pytest.raises(TypeError, match=r"Received: x.dtype=complex64"):
-        keras_prelu.prelu(keras.Input((3,), dtype="complex64"), 0.25)
-    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex128"):
-        keras_prelu.prelu(keras.Input((3,)), 0.5j)
-    with pytest.raises(TypeError, match=r"Received: alpha.dtype=complex64"):
-        keras_prelu.prelu(keras.Input((3,)), keras.Input((3,), dtype="complex64"))
+class SubclassedCNN(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(4, 3, data_format="channels_last")
+        self.act = keras_prelu.PReLU(shared_axes=[1, 2])
+        self.pool = keras.layers.GlobalAveragePooling2D(data_format="channels_last")
+        self.head = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.head(self.pool(self.act(self.conv(x))))
 
 
-def test_op_and_layer_names_do_not_share_a_counter():
-    first = keras_prelu.PReLU().name
-    op_output = keras_prelu.prelu(keras.Input((3,)), 0.1)
-    second = keras_prelu.PReLU().name
-    index = int(first.rpartition("_")[2]) if first != "p_re_lu" else 0
-    assert second == f"p_re_lu_{index + 1}"
-    assert op_output._keras_history[0].name.startswith("prelu")
+def _functional():
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(4, 3, data_format="channels_last")(inputs)
+    x = keras_prelu.PReLU(layout="scalar")(x)
+    # The functional op on symbolic tensors, with a constant slope.
+    x = keras.layers.Lambda(lambda t: keras_prelu.prelu(t, 0.1))(x)
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("build", [small_cnn, _functional, SubclassedCNN])
+def test_models_train_and_learn_slopes(build):
+    model = build()
+    x, y = _data()
+    model(x[:1])
+    model.compile(
+        keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    prelu_layers = [layer for layer in model.layers if isinstance(layer, keras_prelu.PReLU)]
+    before = [keras.ops.convert_to_numpy(layer.alpha).copy() for layer in prelu_layers]
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    for layer, old in zip(prelu_layers, before, strict=True):
+        assert not np.allclose(keras.ops.convert_to_numpy(layer.alpha), old)
+
+
+def test_jit_compiled_training_equals_eager_training():
+    """XLA on TensorFlow and JAX, torch.compile on PyTorch."""
+    x, y = _data()
+    results = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(7)
+        # No batch normalization: on PyTorch, Keras's breaks the compiled graph
+        # in pieces that cost a quarter of this test's time to compile.
+        model = keras.Sequential(
+            [
+                keras.Input((6, 6, 2)),
+                keras.layers.Conv2D(4, 3, padding="same", data_format="channels_last"),
+                keras_prelu.PReLU(layout="channelwise", data_format="channels_last"),
+                keras.layers.GlobalAveragePooling2D(data_format="channels_last"),
+                keras.layers.Dense(3),
+            ]
+        )
+        model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit_compile)
+        model.fit(x, np.zeros((16, 3), "float32"), batch_size=8, epochs=1, shuffle=False, verbose=0)
+        results.append([keras.ops.convert_to_numpy(w) for w in model.weights])
+    for eager, compiled in zip(*results, strict=True):
+        np.testing.assert_allclose(eager, compiled, rtol=1e-4, atol=1e-5)
+
+
+def test_mask_passes_through():
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
+    x = keras_prelu.PReLU(shared_axes=[1])(x)
+    layer = keras_prelu.PReLU(shared_axes=[1])
+    assert layer.supports_masking
+    # The pooling averages over the unmasked steps only, so the padding (whose
+    # embeddings are not zero) changes the output unless the mask comes through.
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))
+    tokens = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 7]])
+    out_padded = keras.ops.convert_to_numpy(model(tokens))
+    out_short = keras.ops.convert_to_numpy(model(tokens[:, :2]))
+    np.testing.assert_allclose(out_padded[0], out_short[0], rtol=1e-5, atol=1e-6)
+    mask = keras.layers.Embedding(10, 4, mask_zero=True).compute_mask(tokens)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.compute_mask(tokens, mask)),
+        keras.ops.convert_to_numpy(mask),
+    )
+
+
+def test_compute_output_shape():
+    layer = keras_prelu.PReLU(layout="channelwise")
+    assert layer.compute_output_shape((None, None, None, 8)) == (None, None, None, 8)
