@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 import keras_prelu
+from tests.helpers import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 PUBLIC_MODULES = ["keras_prelu"] + [
     f"keras_prelu.{info.name}"
     for info in pkgutil.iter_modules(keras_prelu.__path__)

@@ -8,31 +8,13 @@ import pytest
 
 import keras_prelu
 from keras_prelu import export
+from tests.helpers import every_layout_input
+from tests.helpers import every_layout_model
+from tests.helpers import mixed_sign_slopes
 
 # Elementwise ops a PReLU decomposes into when it is not one native node.
 DECOMPOSED_ONNX_OPS = {"Where", "GreaterOrEqual", "Relu", "Neg"}
 ONNX_CONVERTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}
-
-
-def _slopes(seed):
-    return keras.initializers.RandomUniform(-0.5, 0.8, seed=seed)
-
-
-def _every_layout_model():
-    inputs = keras.Input((4, 4, 3))
-    x = keras.layers.Conv2D(4, 1, name="conv")(inputs)
-    x = keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(1))(x)
-    x = keras_prelu.PReLU(shared_axes=[1], alpha_initializer=_slopes(2))(x)
-    x = keras_prelu.PReLU(layout="scalar", alpha_initializer=-0.3)(x)
-    x = keras.layers.Permute((3, 1, 2))(x)
-    x = keras_prelu.PReLU(
-        layout="channelwise", data_format="channels_first", alpha_initializer=_slopes(3)
-    )(x)
-    return keras.Model(inputs, x)
-
-
-def _input(batch=3):
-    return np.random.default_rng(0).standard_normal((batch, 4, 4, 3)).astype("float32")
 
 
 def _run_onnx(path, x):
@@ -51,8 +33,8 @@ def onnx_exports(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
     keras.utils.set_random_seed(7)
-    model = _every_layout_model()
-    model(_input())
+    model = every_layout_model()
+    model(every_layout_input())
     directory = tmp_path_factory.mktemp("onnx")
     model.export(directory / "plain.onnx", format="onnx", verbose=False)
     export.export_onnx(model, directory / "fused.onnx")
@@ -61,7 +43,7 @@ def onnx_exports(tmp_path_factory):
 
 def test_onnx_export_matches_keras(onnx_exports):
     model, plain, _ = onnx_exports
-    x = _input(batch=2)
+    x = every_layout_input(batch=2)
     np.testing.assert_allclose(
         _run_onnx(plain, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
     )
@@ -74,7 +56,7 @@ def test_onnx_export_of_large_inputs(tmp_path):
     model = keras.Sequential(
         [
             keras.Input((32, 32, 16)),
-            keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(5)),
+            keras_prelu.PReLU(layout="channelwise", alpha_initializer=mixed_sign_slopes(5)),
         ]
     )
     x = np.random.default_rng(3).standard_normal((2, 32, 32, 16)).astype("float32")
@@ -97,7 +79,7 @@ def test_export_onnx_makes_one_native_prelu_node_per_layer(onnx_exports):
     ops = [node.op_type for node in onnx.load(fused).graph.node]
     assert ops.count("PRelu") == 4, ops
     assert not DECOMPOSED_ONNX_OPS & set(ops), ops
-    x = _input(batch=2)
+    x = every_layout_input(batch=2)
     np.testing.assert_allclose(
         _run_onnx(fused, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
     )
@@ -218,8 +200,8 @@ def test_fuse_onnx_prelu_leaves_other_graphs_alone(make):
 def test_saved_model_export_matches_keras(tmp_path):
     import tensorflow as tf
 
-    model = _every_layout_model()
-    x = _input()
+    model = every_layout_model()
+    x = every_layout_input()
     model(x)
     model.export(tmp_path / "saved_model", verbose=False)
     restored = tf.saved_model.load(str(tmp_path / "saved_model"))
@@ -319,7 +301,7 @@ def _tflite_ops_and_output(model, directory, x):
 def test_tflite_conversion_makes_a_native_prelu_op(tmp_path, shape, kwargs):
     pytest.importorskip("tensorflow")
     model = keras.Sequential(
-        [keras.Input(shape), keras_prelu.PReLU(alpha_initializer=_slopes(4), **kwargs)]
+        [keras.Input(shape), keras_prelu.PReLU(alpha_initializer=mixed_sign_slopes(4), **kwargs)]
     )
     x = np.random.default_rng(2).standard_normal((2, *shape)).astype("float32")
     ops, output = _tflite_ops_and_output(model, tmp_path / "saved_model", x)
@@ -343,9 +325,9 @@ def _quantizable_cnn():
 
     inputs = keras.Input((8, 8, 3))
     x = conv(8)(inputs)
-    x = keras_prelu.PReLU(layout="channelwise", alpha_initializer=_slopes(6))(x)
+    x = keras_prelu.PReLU(layout="channelwise", alpha_initializer=mixed_sign_slopes(6))(x)
     x = conv(16, strides=2)(x)
-    x = keras_prelu.PReLU(shared_axes=[1, 2], alpha_initializer=_slopes(7))(x)
+    x = keras_prelu.PReLU(shared_axes=[1, 2], alpha_initializer=mixed_sign_slopes(7))(x)
     x = conv(16)(x)
     x = keras_prelu.PReLU(layout="scalar", alpha_initializer=-0.2)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
@@ -398,7 +380,7 @@ def test_export_onnx_warns_or_raises_when_a_layer_stays_unfused(tmp_path, monkey
     model = keras.Sequential(
         [keras.Input((4, 4, 3)), keras_prelu.PReLU(layout="channelwise", alpha_initializer=-0.5)]
     )
-    model(_input())
+    model(every_layout_input())
     # Simulates an exporter whose PReLU pattern the rewrite does not know.
     monkeypatch.setattr(export, "fuse_onnx_prelu", lambda onnx_model: 0)
     if keras.backend.backend() == "torch":  # torch.onnx writes PRelu itself
@@ -410,8 +392,8 @@ def test_export_onnx_warns_or_raises_when_a_layer_stays_unfused(tmp_path, monkey
     with pytest.warns(UserWarning, match="0 native PRelu node"):
         assert export.export_onnx(model, tmp_path / "model.onnx") == 0
     np.testing.assert_allclose(
-        _run_onnx(tmp_path / "model.onnx", _input()),
-        keras.ops.convert_to_numpy(model(_input())),
+        _run_onnx(tmp_path / "model.onnx", every_layout_input()),
+        keras.ops.convert_to_numpy(model(every_layout_input())),
         rtol=1e-6,
     )
 
@@ -421,7 +403,7 @@ def test_export_onnx_counts_the_layers_of_nested_models(tmp_path):
     pytest.importorskip(ONNX_CONVERTER[keras.backend.backend()])
     inner = keras.Sequential([keras.Input((4, 4, 3)), keras_prelu.PReLU(layout="scalar")])
     model = keras.Sequential([keras.Input((4, 4, 3)), inner, keras_prelu.PReLU()])
-    model(_input())
+    model(every_layout_input())
     assert export.export_onnx(model, tmp_path / "model.onnx", strict=True) == 2
 
 
