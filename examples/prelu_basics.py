@@ -1,4 +1,9 @@
-"""Three first uses of `keras_prelu.PReLU`, on any Keras backend.
+"""
+Title: First uses of keras_prelu.PReLU
+Author: keras_prelu contributors
+Date created: 2026/11/30
+Last modified: 2026/12/04
+Description: Three first uses of `keras_prelu.PReLU`, on any Keras backend.
 
 1. A standalone PReLU with a single slope, applied to a (1, 64, 64, 3) batch.
 2. A Conv2D -> BatchNormalization -> PReLU block.
@@ -77,7 +82,7 @@ def per_channel_prelu(seed: int = 0) -> dict:
 
 
 def main(argv=None) -> dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Three first uses of keras_prelu.PReLU.")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     args = parser.parse_args(argv)
     results = {

@@ -123,7 +123,7 @@ def test_paired_stats_match_scipy():
 
 
 def _tiny(out, *extra):
-    return ["--epochs", "2", "--seeds", "2", "--limit", "40", "--batch-size", "16",
+    return ["--epochs", "2", "--seeds", "2", "--limit", "32", "--batch-size", "16",
             "--probe-size", "32", "--verbose", "0", "--out", str(out), *extra]  # fmt: skip
 
 
@@ -149,7 +149,7 @@ def test_experiment_writes_results_report_figures_and_a_summary(tmp_path, capsys
     )
     saved = _strict_json(tmp_path / "results.json")
     assert saved == results and saved["pending"] == []
-    assert saved["config"]["learning_rates"] == [1e-3] and saved["config"]["samples"]["val"] == 40
+    assert saved["config"]["learning_rates"] == [1e-3] and saved["config"]["samples"]["val"] == 32
     groups = [(g["variant"], g["learning_rate"], g["slope_lr_scale"]) for g in saved["runs"]]
     assert groups == [("prelu", 1e-3, 1.0), ("prelu", 1e-3, 10.0)]
     run = saved["runs"][0]["seeds"][0]
