@@ -126,7 +126,7 @@ def load_dataset(name: str, limit: int | None = None) -> dict:
         val_fraction = 0.15
     else:
         (x_rest, y_rest), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-        x_rest, x_test = x_rest / 255.0, x_test / 255.0
+        x_rest, x_test = x_rest.astype("float32") / 255, x_test.astype("float32") / 255
         if x_rest.ndim == 3:
             x_rest, x_test = x_rest[..., None], x_test[..., None]
         y_rest, y_test, val_fraction = y_rest.ravel(), y_test.ravel(), 0.1
@@ -272,7 +272,10 @@ def main(argv=None) -> dict:
         parser.error(f"--out {args.out!r} is not empty: choose a new folder (nothing was written)")
     rates = sorted(set(args.learning_rates or [LEARNING_RATES[args.model]]))
     scales = sorted(set(args.slope_lr_scale) | {1.0})
-    data = load_dataset(args.dataset, args.limit)
+    try:
+        data = load_dataset(args.dataset, args.limit)
+    except Exception as error:  # keras.datasets downloads fail in many ways
+        parser.error(f"--dataset {args.dataset}: {error} (digits needs no download)")
     os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
     model = BUILDERS[args.model]("relu", data["train"][0].shape[1:], _classes(data))
     results = {

@@ -272,6 +272,17 @@ def test_bad_options_name_the_option(tmp_path, capsys, argv, message):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_a_failed_download_names_the_offline_dataset(tmp_path, capsys, monkeypatch):
+    def offline():
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(SystemExit) as exit_info:
+        compare_activations.main(_tiny(tmp_path, "--dataset", "fashion_mnist"))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "no network" in err and "digits needs no download" in err
+
+
 def test_report_cli_explains_bad_files(tmp_path, capsys):
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "other.json").write_text('{"config": {}}')
