@@ -408,6 +408,8 @@ def exclude_slopes_from_weight_decay(
     slopes = []
     for layer in prelu_layers(model).values():
         _slopes(layer)  # raises if unbuilt
-        slopes.append(layer.alpha)
+        # The layer's variables, not `layer.alpha`: a subclass may compute
+        # its slopes from another variable (a reparameterization).
+        slopes.extend(layer.weights)
     optimizer.exclude_from_weight_decay(var_list=slopes + list(var_list or []), var_names=var_names)
     return slopes

@@ -351,3 +351,24 @@ def test_weight_decay_exclusion_needs_built_model_and_unbuilt_optimizer():
     optimizer.build(model.trainable_variables)
     with pytest.raises(ValueError, match="before the optimizer is built"):
         exclude_slopes_from_weight_decay(optimizer, model)
+
+
+def test_weight_decay_exclusion_of_a_reparameterized_slope():
+    """A subclass whose `alpha` is computed from another variable (alpha = c * v)
+    gets that variable excluded (it raised on TensorFlow before)."""
+
+    class ScaledPReLU(keras_prelu.PReLU):
+        @property
+        def alpha(self):
+            return keras.ops.multiply(10.0, self.v)
+
+        @alpha.setter
+        def alpha(self, variable):
+            self.v = variable
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), ScaledPReLU(name="p")])
+    optimizer = keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
+    excluded = exclude_slopes_from_weight_decay(optimizer, model)
+    assert [v.path for v in excluded] == [model.get_layer("p").v.path]
+    before, after = _decay_step(optimizer, model)
+    np.testing.assert_array_equal(after[excluded[0].path], before[excluded[0].path])
