@@ -495,3 +495,21 @@ def test_hessian_vector_product(reference_kernels):
     reference_kernels()
     for h, want in zip(got, _hvp(loss, params, x, targets, vector), strict=True):
         np.testing.assert_allclose(h, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.requires_backend("torch")
+def test_torch_compile_traces_the_layer_in_one_graph():
+    """torch.compile sees one graph (`fullgraph=True` raises on a break): the
+    kernel picks its compilable form without the transform check."""
+    import torch
+
+    layer = _layer_path(training=True)
+    x, alpha, _, _ = (torch.tensor(v) for v in _inputs("float32"))
+    layer(x, alpha)  # builds it, outside the compiled function
+    compiled = torch.compile(_smooth_loss(layer), fullgraph=True, backend="aot_eager")
+    x_c, alpha_c = x.clone().requires_grad_(), alpha.clone().requires_grad_()
+    compiled(x_c, alpha_c).backward()
+    x.requires_grad_(), alpha.requires_grad_()
+    _smooth_loss(reference.prelu)(x, alpha).backward()
+    np.testing.assert_allclose(x_c.grad.numpy(), x.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alpha_c.grad.numpy(), alpha.grad.numpy(), rtol=1e-5, atol=1e-6)

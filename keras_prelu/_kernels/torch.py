@@ -22,7 +22,8 @@ for ReLU. The measurements are in benchmarks/README.md.
 Elsewhere (CUDA, or a backward that is itself differentiated) the fused
 kernels are used with the x == 0 entries patched, and under `torch.compile`
 (whose compiler fuses it) and where a torch build lacks them, a plain
-`torch.where` formulation with the same results.
+`torch.where` formulation with the same results (under torch.compile, in a
+Function without `jvp`, which Dynamo cannot trace).
 
 Function transforms: every kernel has a `jvp` (forward mode, through
 `torch.autograd.forward_ad`), and its backward is differentiable again when
@@ -254,10 +255,9 @@ def _tangent(x, alpha, x_tangent, alpha_tangent):
     return torch.zeros_like(x) if tangent is None else tangent
 
 
-class _TransformablePReLU(torch.autograd.Function):
-    """The `torch.where` kernel in the form torch.func transforms."""
-
-    generate_vmap_rule = True
+class _CompilablePReLU(torch.autograd.Function):
+    """The `torch.where` kernel for torch.compile, which fuses it (Dynamo
+    cannot trace a Function with a custom `jvp`)."""
 
     @staticmethod
     def forward(x, alpha):
@@ -266,12 +266,22 @@ class _TransformablePReLU(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
 
     @staticmethod
     def backward(ctx, upstream):
         x, alpha = ctx.saved_tensors
         return _backward_where(upstream, x, alpha, ctx.needs_input_grad[1])
+
+
+class _TransformablePReLU(_CompilablePReLU):
+    """The `torch.where` kernel in the form torch.func transforms."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
 
     @staticmethod
     def jvp(ctx, x_tangent, alpha_tangent):
@@ -316,6 +326,8 @@ def _make_function(forward_kernel, backward_kernel):
             return _tangent(x, alpha, x_tangent, alpha_tangent)
 
     def apply(x, alpha):
+        if _is_compiling():
+            return _CompilablePReLU.apply(x, alpha)
         if _transforms_active():
             return _TransformablePReLU.apply(x, alpha)
         return PReLUFunction.apply(x, alpha)
