@@ -34,11 +34,11 @@ def value_and_grads(fn, x, alpha, upstream):
         results = compute(*(jax.numpy.asarray(a) for a in (x, alpha, upstream)))
         return tuple(np.asarray(r) for r in results)
     if backend == "torch":
-        x_t = _to_torch(x).requires_grad_()
-        alpha_t = _to_torch(alpha).requires_grad_()
+        x_t = to_torch(x).requires_grad_()
+        alpha_t = to_torch(alpha).requires_grad_()
         out = fn(x_t, alpha_t)
-        out.backward(_to_torch(upstream))
-        return _from_torch(out.detach()), _from_torch(x_t.grad), _from_torch(alpha_t.grad)
+        out.backward(to_torch(upstream))
+        return from_torch(out.detach()), from_torch(x_t.grad), from_torch(alpha_t.grad)
     raise ValueError(f"Backend '{backend}' is not supported.")
 
 
@@ -72,29 +72,32 @@ def layer_grads(layer, x, upstream, training=None):
         )
         return np.asarray(out), np.asarray(grads[1]), np.asarray(grads[0][0])
     if backend == "torch":
-        x_t = _to_torch(x).requires_grad_()
+        x_t = to_torch(x).requires_grad_()
         layer.alpha.value.grad = None
         out = layer(x_t, training=training)
-        out.backward(_to_torch(upstream).to(out.dtype))
+        out.backward(to_torch(upstream).to(out.dtype))
         return (
-            _from_torch(out.detach()),
-            _from_torch(x_t.grad),
-            _from_torch(layer.alpha.value.grad),
+            from_torch(out.detach()),
+            from_torch(x_t.grad),
+            from_torch(layer.alpha.value.grad),
         )
     raise ValueError(f"Backend '{backend}' is not supported.")
 
 
-def _to_torch(array):
+def to_torch(array):
+    """A tensor on the device Keras computes on (a GPU where there is one)."""
     import torch
 
+    device = keras.ops.convert_to_tensor(np.zeros((), "float32")).device
     if array.dtype.name == "bfloat16":  # torch cannot read ml_dtypes arrays
-        return torch.tensor(array.astype("float32")).to(torch.bfloat16)
-    return torch.tensor(array)
+        return torch.tensor(array.astype("float32"), device=device).to(torch.bfloat16)
+    return torch.tensor(array, device=device)
 
 
-def _from_torch(tensor):
+def from_torch(tensor):
     import torch
 
+    tensor = tensor.cpu()
     if tensor.dtype == torch.bfloat16:
         import ml_dtypes
 

@@ -11,7 +11,9 @@ import keras_prelu
 from keras_prelu import _kernels as kernels
 from keras_prelu._kernels import reference as reference_kernel
 from tests import reference
+from tests.backend_utils import from_torch
 from tests.backend_utils import layer_grads
+from tests.backend_utils import to_torch
 from tests.backend_utils import value_and_grads
 
 BACKEND = keras.backend.backend()
@@ -367,23 +369,22 @@ def test_torch_backward_is_differentiable():
 
     x_np, alpha_np, upstream_np = _inputs((3, 4, 5), (1, 5), seed=7)
     x_np[np.isnan(x_np) | np.isinf(x_np)] = 1.0
-    x = torch.tensor(x_np, requires_grad=True)
-    alpha = torch.tensor(alpha_np, requires_grad=True)
-    upstream = torch.tensor(upstream_np)
+    x = to_torch(x_np).requires_grad_()
+    alpha = to_torch(alpha_np).requires_grad_()
+    upstream = to_torch(upstream_np)
     (grad_x,) = torch.autograd.grad(keras_prelu.prelu(x, alpha), x, upstream, create_graph=True)
     np.testing.assert_array_equal(
-        grad_x.detach().numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
+        from_torch(grad_x.detach()), reference.gradients(x_np, alpha_np, upstream_np)[0]
     )
     (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), alpha)
     # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
     want = np.where(x_np >= 0, 0.0, upstream_np).sum(axis=(0, 1)).reshape(1, 5)
-    np.testing.assert_allclose(grad_alpha_of_grad_x.numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_torch(grad_alpha_of_grad_x), want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.requires_backend("torch")
 @pytest.mark.parametrize("x_shape,alpha_shape", [((4, 5, 6, 3), (1, 1, 3)), ((2, 7), (2, 7))])
 def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
-    import torch
 
     from keras_prelu._kernels import torch as torch_kernels
 
@@ -394,12 +395,12 @@ def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
         torch_kernels.prelu_sliced,
         torch_kernels.prelu_where,
     ):
-        x = torch.tensor(x_np, requires_grad=True)
-        alpha = torch.tensor(alpha_np)  # frozen: no gradient wanted
-        function(x, alpha).backward(torch.tensor(upstream_np))
+        x = to_torch(x_np).requires_grad_()
+        alpha = to_torch(alpha_np)  # frozen: no gradient wanted
+        function(x, alpha).backward(to_torch(upstream_np))
         assert alpha.grad is None
         np.testing.assert_array_equal(
-            x.grad.numpy(), reference.gradients(x_np, alpha_np, upstream_np)[0]
+            from_torch(x.grad), reference.gradients(x_np, alpha_np, upstream_np)[0]
         )
 
 
