@@ -7,9 +7,8 @@ Description: Paired statistics, the learning-rate choice, report.md and its figu
 the results.json of `examples.compare_activations`.
 
 `python -m examples.activation_report RESULTS.json [--out DIR]` rebuilds them (by default
-next to RESULTS.json) and prints the summary. Seed k gives every variant the same initial
-weights and batches, so variants are compared seed by seed (`paired_stats`); one with a
-diverged seed is marked "diverged" and left out of the comparisons.
+next to RESULTS.json) and prints the summary. A variant with a diverged seed is marked
+"diverged" and left out of the comparisons.
 """
 
 import argparse
@@ -22,15 +21,12 @@ import warnings
 
 import numpy as np
 
-# Name, then colour, line style and marker: curves that coincide stay visible.
+# Name, then colour, line style (ls) and marker: curves that coincide stay visible.
 VARIANTS = {
-    "relu": ("ReLU", dict(color="tab:gray", linestyle="-", marker="o")),
-    "leaky_relu": ("LeakyReLU (fixed slope)", dict(color="tab:orange", linestyle="--", marker="s")),
-    "prelu": ("PReLU (one slope per layer)", dict(color="tab:blue", linestyle="-.", marker="^")),
-    "prelu_channelwise": (
-        "PReLU (one slope per channel)",
-        dict(color="g", linestyle=":", marker="D"),
-    ),
+    "relu": ("ReLU", dict(color="tab:gray", ls="-", marker="o")),
+    "leaky_relu": ("LeakyReLU (fixed slope)", dict(color="tab:orange", ls="--", marker="s")),
+    "prelu": ("PReLU (one slope per layer)", dict(color="tab:blue", ls="-.", marker="^")),
+    "prelu_channelwise": ("PReLU (one slope per channel)", dict(color="g", ls=":", marker="D")),
 }
 PAIRS = [(v, "relu") for v in ("leaky_relu", "prelu", "prelu_channelwise")]
 PAIRS += [(v, "leaky_relu") for v in ("prelu", "prelu_channelwise")]
@@ -46,10 +42,8 @@ FIGURES = {
 
 
 def paired_stats(a, b) -> dict:
-    """Per-seed differences `a - b`, their mean with a 95% t-interval, and the
-    p-values of `scipy.stats.ttest_rel` and `scipy.stats.wilcoxon` (exact for few
-    seeds). What is undefined (one seed, all differences zero) is NaN.
-    """
+    """Per-seed differences `a - b`, their mean with a 95% t-interval, and the p-values of
+    `ttest_rel` and `wilcoxon`; NaN where undefined (one seed, all differences zero)."""
     from scipy import stats
 
     a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
@@ -97,11 +91,8 @@ def _later_epochs(seconds: np.ndarray) -> np.ndarray:
 
 def find(results: dict, variant: str, rate: float, scale: float = 1.0) -> dict | None:
     """The runs (all seeds) of one variant at one learning rate and slope scale."""
-    for group in results["runs"]:
-        if [group["variant"], group["learning_rate"], group["slope_lr_scale"]] == [
-            variant, rate, scale]:  # fmt: skip
-            return group
-    return None
+    wanted = {"variant": variant, "learning_rate": rate, "slope_lr_scale": scale}
+    return next((group for group in results["runs"] if wanted.items() <= group.items()), None)
 
 
 PAIRED_MEASURES = ("test_accuracy", "first_loss", "dead_end")
@@ -266,15 +257,8 @@ def _chosen_groups(results: dict) -> dict:
 def _slope_groups(results: dict) -> list[dict]:
     """The PReLU runs, at every slope learning-rate scale, at their chosen learning rate."""
     chosen = {v: c["learning_rate"] for v, c in results["chosen"].items()}
-    return [
-        g
-        for g in results["runs"]
-        if g["seeds"][0]["slopes"] and g["learning_rate"] == chosen[g["variant"]]
-    ]
-
-
-def _diverged_text(group: dict) -> str:
-    return f"diverged (seeds {', '.join(str(s) for s in diverged(group))})"
+    prelus = [g for g in results["runs"] if g["seeds"][0]["slopes"]]
+    return [g for g in prelus if g["learning_rate"] == chosen[g["variant"]]]
 
 
 def _rows(groups, key: str, measures) -> tuple[str, list[list[str]]]:
@@ -284,7 +268,8 @@ def _rows(groups, key: str, measures) -> tuple[str, list[list[str]]]:
     for group in groups:
         row = [label(group["variant"]), f"{group[key]:g}"]
         if diverged(group):
-            rows.append(row + [_diverged_text(group)] + [""] * (len(measures) - 1))
+            seeds = ", ".join(map(str, diverged(group)))
+            rows.append(row + [f"diverged (seeds {seeds})"] + [""] * (len(measures) - 1))
         else:
             rows.append(row + [_cell(group, m) for m in measures])
     return header, rows
@@ -314,24 +299,28 @@ def _paired_table(entries: list[dict]) -> str:
 
 def _rates_table(results: dict) -> str:
     rows = []
-    for variant, chosen in results["chosen"].items():
-        scores = [
-            _pct(s) if s is not None else "diverged" for _, s in chosen["validation_accuracy"]
-        ]
-        rows.append([label(variant), *scores, f"{chosen['learning_rate']:g}"])
+    for variant, entry in results["chosen"].items():
+        scores = [_pct(s) if s is not None else "diverged" for _, s in entry["validation_accuracy"]]
+        rows.append([label(variant), *scores, f"{entry['learning_rate']:g}"])
     rates = [f"{rate:g}" for rate in results["config"]["learning_rates"]]
     return _table("|".join(["variant", *rates, "chosen"]), rows)
 
 
+def _dead_columns(groups: dict) -> dict:
+    """The dead-unit history keys, with their titles: per layer, then all layers."""
+    history = next(iter(groups.values()))["seeds"][0]["history"]
+    keys = [key for key in history if key.startswith("dead_units")]
+    return {key: key.split("/")[-1].replace("dead_units", "all layers") for key in keys}
+
+
 def _dead_table(groups: dict) -> str:
-    keys = [k for k in next(iter(groups.values()))["seeds"][0]["history"] if "dead_units" in k]
-    header = "variant|counted as|" + "|".join(k.split("/")[-1] for k in keys)
+    columns = _dead_columns(groups)
     rows = [
         [label(v), "dead" if v == "relu" else "never-positive"]
-        + [_pct(np.mean(curve(group, key)[:, -1])) for key in keys]
+        + [_pct(np.mean(curve(group, key)[:, -1])) for key in columns]
         for v, group in groups.items()
     ]
-    return _table(header.replace("dead_units", "all layers"), rows)
+    return _table("variant|counted as|" + "|".join(columns.values()), rows)
 
 
 def _slope_table(groups: dict) -> str:
@@ -413,9 +402,9 @@ def figures(results: dict) -> dict:
             )
     made["training_curves.png"] = fig
 
-    keys = [k for k in next(iter(groups.values()))["seeds"][0]["history"] if "dead_units" in k]
-    fig, axes = grid([k.split("/")[-1].replace("dead_units", "all layers") for k in keys], "%")
-    for ax, key in zip(axes, keys, strict=False):
+    columns = _dead_columns(groups)
+    fig, axes = grid(list(columns.values()), "%")
+    for ax, key in zip(axes, columns, strict=False):
         for variant, group in groups.items():
             before = [run["dead_units_before_training"][key] for run in group["seeds"]]
             y = 100 * np.concatenate([[np.mean(before)], np.mean(curve(group, key), 0)])

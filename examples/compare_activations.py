@@ -11,16 +11,8 @@ rates chosen on validation data, and the slopes' own learning rate.
 The blog post "How does using a PReLU activation function affect CNN training?" claims
 that PReLU, compared with ReLU, keeps units from dying, speeds up convergence, raises
 accuracy, and that the slope's learning rate matters. This example trains one small CNN
-(`examples.models`) with `relu`, `leaky_relu` (its slope fixed at PReLU's initial value:
-"PReLU without learning"), `prelu` (one learned slope per layer) and `prelu_channelwise`
-(one per channel). Seed k gives every variant the same initial weights and batches, so
-the variants are compared seed by seed (`activation_report.paired_stats`).
-
-Every variant trains at each of `--learning-rates`, and its rate is chosen on validation
-accuracy. Each `--slope-lr-scale` c trains the PReLU slopes c times as fast as the other
-weights (`examples.models.ScaledPReLU`). `--out` (new or empty) receives `results.json`
-(strict JSON: a non-finite number is null), `report.md` with its figures, and Keras's
-`CSVLogger` log of each run in `logs/`.
+with `relu`, `leaky_relu` ("PReLU without learning"), `prelu` and `prelu_channelwise`,
+compared seed by seed. examples/README.md describes the options and outputs.
 
 Run from the project root: `KERAS_BACKEND=tensorflow python -m examples.compare_activations`.
 """
@@ -118,10 +110,9 @@ def load_dataset(name: str, limit: int | None = None) -> dict:
     if name == "digits":  # scikit-learn's bundled 8x8 digits: no download
         from sklearn.datasets import load_digits
 
-        digits = load_digits()
-        x, y = (digits.images / 16.0)[..., None], digits.target
+        x, y = load_digits(return_X_y=True)
         x_rest, x_test, y_rest, y_test = train_test_split(
-            x, y, test_size=0.2, random_state=SPLIT_SEED, stratify=y
+            x.reshape(-1, 8, 8, 1) / 16, y, test_size=0.2, random_state=SPLIT_SEED, stratify=y
         )
         val_fraction = 0.15
     else:
@@ -143,36 +134,9 @@ def load_dataset(name: str, limit: int | None = None) -> dict:
 """
 ## Train one run
 
-One variant, one learning rate, one slope learning-rate scale, one seed. The library's
-monitors record, after every epoch, the dead units (`DeadUnitMonitor`) and the slopes
-(`SlopeMonitor`); Keras's `TerminateOnNaN` stops a diverging run, which is then recorded
-as diverged (its test numbers are NaN, null in `results.json`).
+The library's `DeadUnitMonitor` and `SlopeMonitor` record dead units and slopes after
+every epoch; Keras's `TerminateOnNaN` stops a diverging run, which is recorded as diverged.
 """
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds per epoch, training plus validation (list it first)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-def _line(run: dict, variant: str, rate: float, scale: float) -> str:
-    history = {key: values[-1] for key, values in run["history"].items()}
-    return (
-        f"{variant}, learning rate {rate:g}, c = {scale:g}, seed {run['seed']}: "
-        f"loss {history['loss']:.3g}, val_accuracy {history['val_accuracy']:.3f}"
-    )
-
-
-def log_path(out: str, variant: str, learning_rate: float, scale: float, seed: int) -> str:
-    return os.path.join(out, "logs", f"{variant}_lr{learning_rate:g}_c{scale:g}_seed{seed}.csv")
 
 
 def _classes(data: dict) -> int:
@@ -190,8 +154,7 @@ def train_once(variant, seed, learning_rate, scale, data, args) -> dict:
     """Trains one run; returns its numbers, histories padded with NaN to `args.epochs`."""
     keras.utils.set_random_seed(seed)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data.values()
-    build = BUILDERS[args.model]
-    model = build(
+    model = BUILDERS[args.model](
         variant, x_train.shape[1:], _classes(data), slope=args.slope_init, slope_lr_scale=scale
     )
     optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=args.weight_decay)
@@ -203,14 +166,17 @@ def train_once(variant, seed, learning_rate, scale, data, args) -> dict:
         optimizer.exclude_from_weight_decay([layer.v for layer in prelu_layers(model).values()])
     model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     initial = _slopes(model)
-    timer = EpochTimer()
+    # Wall seconds per epoch, training plus validation: listed first, so the others count.
+    seconds, starts = [], []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: starts.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - starts[-1]),
+    )
     dead = DeadUnitMonitor(x_train[: args.probe_size], data_format="channels_last")
     # The monitors come before CSVLogger, which writes what they add to the logs.
     callbacks = [timer, dead] + ([SlopeMonitor()] if initial else [])
-    callbacks += [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(log_path(args.out, variant, learning_rate, scale, seed)),
-    ]
+    log = os.path.join(args.out, "logs", f"{variant}_lr{learning_rate:g}_c{scale:g}_seed{seed}.csv")
+    callbacks += [keras.callbacks.TerminateOnNaN(), keras.callbacks.CSVLogger(log)]
     history = model.fit(
         x_train, y_train, args.batch_size, args.epochs, 0, callbacks, validation_data=(x_val, y_val)
     ).history
@@ -224,6 +190,12 @@ def train_once(variant, seed, learning_rate, scale, data, args) -> dict:
         test = model.evaluate(x_test, y_test, args.batch_size, verbose=0, return_dict=True)
     else:
         test = {"accuracy": math.nan, "loss": math.nan}
+    if args.verbose:
+        print(
+            f"{variant}, learning rate {learning_rate:g}, c = {scale:g}, seed {seed}: loss "
+            f"{history['loss'][-1]:.3g}, val_accuracy {history['val_accuracy'][-1]:.3f}",
+            flush=True,
+        )
     pad = [math.nan] * (args.epochs - len(history["loss"]))
     moved = [np.abs(final[name] - initial[name]) for name in final]
     return {
@@ -232,7 +204,7 @@ def train_once(variant, seed, learning_rate, scale, data, args) -> dict:
         "test_accuracy": float(test["accuracy"]),
         "test_loss": float(test["loss"]),
         "history": {key: [float(v) for v in values] + pad for key, values in history.items()},
-        "seconds_per_epoch": timer.seconds + pad,
+        "seconds_per_epoch": seconds + pad,
         "dead_units_before_training": dead.initial,
         "slopes": {name: values.tolist() for name, values in final.items()},
         # Mean |final - initial| over all slopes of the model: how far training moved them.
@@ -244,9 +216,8 @@ def train_once(variant, seed, learning_rate, scale, data, args) -> dict:
 """
 ## Run the grid and save
 
-Every variant trains at every learning rate, and the PReLUs at every slope
-learning-rate scale, for every seed. `results.json` and the report are rewritten
-after each variant, each file replaced whole (`activation_report.write_atomic`).
+`results.json` and the report are rewritten after each variant, each file replaced whole
+(`activation_report.write_atomic`).
 """
 
 
@@ -306,8 +277,6 @@ def main(argv=None) -> dict:
                     start, runs = time.perf_counter(), []
                     for seed in results["config"]["seeds"]:
                         runs.append(train_once(variant, seed, rate, scale, data, args))
-                        if args.verbose:
-                            print(_line(runs[-1], variant, rate, scale), flush=True)
                     group = dict(variant=variant, learning_rate=rate, slope_lr_scale=scale)
                     wall = time.perf_counter() - start
                     results["runs"].append({**group, "wall_seconds": wall, "seeds": runs})

@@ -6,18 +6,17 @@ Description: Convert an InsightFace IResNet `backbone.pth` to Keras, TFLite and 
     checked against PyTorch before anything is written.
 
 InsightFace's face-recognition backbones (iresnet18/34/50/100/200) put a
-per-channel `torch.nn.PReLU` in every residual block. Here the same network is
-built in Keras with `keras_prelu.PReLU(layout="channelwise")`, and a checkpoint,
-read and checked by `examples/iresnet_torch.py`, is loaded into it. The port's
-pitfalls and every check are in docs/iresnet.md. Needs torch; `--onnx` needs
-the backend's export extra, e.g. `pip install 'keras-prelu[export-tensorflow]'`
-(or `[export-jax]`, `[export-torch]`, `[export-all]`):
+per-channel `torch.nn.PReLU` in every residual block: in Keras, a
+`keras_prelu.PReLU(layout="channelwise")`. The port's pitfalls and every check
+are in docs/iresnet.md. Needs torch; `--onnx` needs the backend's export extra,
+e.g. `pip install 'keras-prelu[export-tensorflow]'`:
 
     python -m examples.iresnet --torch-checkpoint backbone.pth --depth 18 \\
         --out model.keras [--tflite model.tflite] [--onnx model.onnx]
 """
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import tempfile
@@ -41,8 +40,7 @@ DOWNSAMPLING = 16  # each of the four stages halves the resolution
 INPUT_SIZE = 112
 NUM_FEATURES = 512
 DATA_FORMAT = "channels_last"
-# Largest distance accepted between an output's embeddings and torch's,
-# relative to the embedding's norm.
+# Largest distance accepted from torch's embeddings, relative to their norm.
 TOLERANCE = 1e-4
 # Ops that only a decomposed PReLU brings into this network.
 DECOMPOSED_TFLITE_OPS = ("RELU", "SELECT", "SELECT_V2", "GREATER_EQUAL")
@@ -97,8 +95,7 @@ def build_iresnet(
     """InsightFace's IResNet, channels_last: images `(batch, size, size, 3)` to embeddings.
 
     `kernel_initializer=None` initialises like InsightFace; `"zeros"` builds
-    fastest for weights that will be overwritten. `dropout` (before `fc`) is
-    active in training only.
+    fastest for weights that will be overwritten.
     """
     blocks = stage_blocks(depth)
     check_sizes(input_size, num_features)
@@ -285,9 +282,9 @@ def run_onnx(path, images):
 """
 ## Write the files, all or nothing
 
-Every argument is checked before the conversion starts. Outputs go to
-temporary files beside their targets and are renamed into place once every
-check has passed, so a failed run leaves every file as it was.
+Every argument is checked before the conversion starts. Outputs go to scratch
+folders beside their targets and are moved into place once every check has
+passed, so a failed run leaves every file as it was.
 """
 
 
@@ -317,18 +314,10 @@ def _check_outputs(checkpoint, paths):
             raise ValueError(f"Cannot write to the folder '{directory}'. Received: {key}={path!r}")
 
 
-def _temporary_path(path):
+def _scratch_path(stack, path):
+    """`path`'s name in a new folder beside it, removed when `stack` closes."""
     directory, name = os.path.split(os.path.abspath(path))
-    # The same suffix: Keras saves and loads only files named *.keras.
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{name}.", suffix=os.path.splitext(name)[1], dir=directory
-    )
-    os.close(handle)
-    # mkstemp makes the file private; the output gets the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    return temporary
+    return os.path.join(stack.enter_context(tempfile.TemporaryDirectory(dir=directory)), name)
 
 
 def convert_checkpoint(
@@ -356,16 +345,16 @@ def convert_checkpoint(
     state = iresnet_torch.load_torch_checkpoint(torch_checkpoint)
     model, images, expected = _convert(state, depth, input_size, num_features)
     prelus = len(keras_prelu.callbacks.prelu_layers(model))
-    temporaries = {path: _temporary_path(path) for path in paths.values()}
     errors = {}
-    try:
-        model.save(temporaries[paths["out"]])
-        reloaded = keras_prelu.saving.load_model(temporaries[paths["out"]], compile=False)
+    with contextlib.ExitStack() as stack:
+        temporaries = {key: _scratch_path(stack, path) for key, path in paths.items()}
+        model.save(temporaries["out"])
+        reloaded = keras_prelu.saving.load_model(temporaries["out"], compile=False)
         outputs = embeddings(reloaded, images)
         errors[paths["out"]] = _verify("The saved .keras model", outputs, expected)
         if "tflite" in paths:
             flatbuffer = tflite_flatbuffer(model)
-            with open(temporaries[paths["tflite"]], "wb") as handle:
+            with open(temporaries["tflite"], "wb") as handle:
                 handle.write(flatbuffer)
             outputs, ops = run_tflite(flatbuffer, images)
             if ops is not None and (
@@ -381,17 +370,12 @@ def convert_checkpoint(
             # `embeddings` does on JAX) without an explicit signature.
             signature = [keras.InputSpec(shape=(None, *images.shape[1:]), dtype="float32")]
             keras_prelu.export.export_onnx(
-                model, temporaries[paths["onnx"]], strict=True, input_signature=signature
+                model, temporaries["onnx"], strict=True, input_signature=signature
             )
-            outputs = run_onnx(temporaries[paths["onnx"]], images)
+            outputs = run_onnx(temporaries["onnx"], images)
             errors[paths["onnx"]] = _verify("The ONNX model", outputs, expected)
-        for target, temporary in temporaries.items():
-            os.replace(temporary, target)
-        temporaries.clear()
-    finally:
-        for temporary in temporaries.values():
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        for key, temporary in temporaries.items():
+            os.replace(temporary, paths[key])
     return errors
 
 

@@ -1,10 +1,8 @@
 """The PyTorch side of `examples.iresnet`: InsightFace's IResNet and its checkpoints.
 
 `TorchIResNet` has the parameter names of InsightFace's
-`arcface_torch/backbones/iresnet.py`, so its `state_dict` has the keys and
-shapes of a real `backbone.pth`. The converter reads and checks checkpoints
-here, and compares its Keras model with this one; the tests and the latency
-benchmark use it with random weights (`randomize`). Needs torch.
+`arcface_torch/backbones/iresnet.py`: its `state_dict` is shaped like a real
+`backbone.pth`. Needs torch.
 """
 
 import os
@@ -45,15 +43,9 @@ class _Block(torch.nn.Module):
 
 
 class TorchIResNet(torch.nn.Module):
-    """InsightFace's IResNet forward pass (eval mode is what gets converted)."""
+    """InsightFace's IResNet in eval mode, without the dropout that is only active in training."""
 
-    def __init__(
-        self,
-        depth=18,
-        input_size=iresnet.INPUT_SIZE,
-        num_features=iresnet.NUM_FEATURES,
-        dropout=0.2,
-    ):
+    def __init__(self, depth=18, input_size=iresnet.INPUT_SIZE, num_features=iresnet.NUM_FEATURES):
         super().__init__()
         blocks = iresnet.stage_blocks(depth)
         self.conv1 = torch.nn.Conv2d(3, 64, 3, padding=1, bias=False)
@@ -68,7 +60,6 @@ class TorchIResNet(torch.nn.Module):
             setattr(self, f"layer{stage}", torch.nn.Sequential(*stage_blocks))
             in_channels = channels
         self.bn2 = torch.nn.BatchNorm2d(512, eps=1e-5)
-        self.dropout = torch.nn.Dropout(dropout)
         grid = input_size // iresnet.DOWNSAMPLING
         self.fc = torch.nn.Linear(512 * grid * grid, num_features)
         self.features = torch.nn.BatchNorm1d(num_features, eps=1e-5)
@@ -76,15 +67,11 @@ class TorchIResNet(torch.nn.Module):
     def forward(self, x):
         x = self.prelu(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        x = self.dropout(torch.flatten(self.bn2(x), 1))
-        return self.features(self.fc(x))
+        return self.features(self.fc(torch.flatten(self.bn2(x), 1)))
 
 
 def randomize(model, seed=0):
-    """Random weights, BatchNorm statistics and affine terms, and PReLU slopes.
-
-    Slopes span [-0.5, 1.5]: negative, in (0, 1) and above 1.
-    """
+    """Random weights and BatchNorm statistics; PReLU slopes in [-0.5, 1.5], beyond 0 and 1."""
     generator = torch.Generator().manual_seed(seed)
 
     def uniform(tensor, low, high):
@@ -214,12 +201,11 @@ def _some(items, limit=4) -> str:
 
 def _hints(state_dict, blocks, input_size) -> list[str]:
     """What the keys suggest instead of the requested depth and input size."""
-    hints, found = [], []
-    for stage in range(1, 5):
-        pattern = re.compile(rf"layer{stage}\.(\d+)\.")
-        found.append(
-            1 + max((int(m[1]) for k in state_dict if (m := pattern.match(k))), default=-1)
-        )
+    hints = []
+    found = [
+        len({key.split(".")[1] for key in state_dict if key.startswith(f"layer{stage}.")})
+        for stage in range(1, 5)
+    ]
     if all(found) and tuple(found) != blocks:
         named = [depth for depth, known in iresnet.DEPTHS.items() if known == tuple(found)]
         hints.append(f"its blocks per stage are {found}: try depth={named[0] if named else found}")
@@ -266,12 +252,10 @@ def check_state_dict(state_dict, depth=18, input_size=iresnet.INPUT_SIZE, num_fe
     ]
     if problems:
         hints = _hints(state_dict, blocks, input_size)
+        note = f" Note: {'; '.join(hints)}." if hints else ""
         raise ValueError(
             f"The state_dict does not fit {iresnet.model_name(blocks)} (blocks per stage "
             f"{list(blocks)}, input_size={input_size}, num_features={num_features}): "
-            + "; ".join(problems)
-            + "."
-            + (" Note: " + "; ".join(hints) + "." if hints else "")
-            + f" Received: {len(state_dict)} keys"
+            f"{'; '.join(problems)}.{note} Received: {len(state_dict)} keys"
         )
     return {key: state_dict[key].astype("float32") for key in expected}

@@ -1,16 +1,8 @@
-"""Example CNNs whose activation is chosen by name.
+"""Example CNNs whose activation is chosen by name (see examples/README.md).
 
-Every builder names its activation layers `act1`, `act2`, ... in depth order,
-so that monitors, logs and the experiment's tables line up across variants.
-Layers get an explicit `data_format="channels_last"`, so the models work
-whatever `keras.config.image_data_format()` says.
-
-- `build_cnn`: Conv-BatchNorm-activation blocks, then a Dense-activation layer.
-- `build_resnet`: a small ResNet-style CNN with BatchNorm.
-- `build_plain`: a deeper CNN without BatchNorm, He-initialised: the classic
-  setting of dying ReLU units.
-
-`describe_model(model)` says, from a built model, what feeds each activation.
+Activation layers are named `act1`, `act2`, ... in depth order, so that
+monitors, logs and tables line up across variants. Every layer is
+channels_last, whatever `keras.config.image_data_format()` says.
 """
 
 import itertools
@@ -21,23 +13,16 @@ import keras_prelu
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "prelu_channelwise")
 DATA_FORMAT = "channels_last"
-# The default 0.99 leaves BatchNorm's moving statistics far from the batch
-# statistics after the few dozen steps per epoch of a small data set, which
-# would distort the inference-mode probes of the monitors.
+# With the default 0.99, the moving statistics lag far behind after the few dozen steps
+# per epoch of a small data set, which would distort the monitors' inference-mode probes.
 BN_MOMENTUM = 0.9
 
 
 class ScaledPReLU(keras_prelu.PReLU):
-    """A PReLU whose slopes learn `slope_lr_scale` times as fast under Adam.
+    """A PReLU whose slopes `alpha = slope_lr_scale * v` learn that much faster under Adam.
 
-    The trained variable is `v` and the slope is `alpha = slope_lr_scale * v`,
-    the "equalized learning rate" of Karras et al. 2018. Adam's step on `v` is
-    about the learning rate whatever the size of its gradient, so `alpha`
-    moves `slope_lr_scale` times as far per step as a plain slope would
-    (`slope_lr_scale**2` times under plain SGD). `alpha` reads the slopes as
-    for `PReLU`, so `SlopeMonitor` and `DeadUnitMonitor` work unchanged; the
-    variable to keep out of weight decay is `v`. The config does not record
-    the scale: this layer is for experiments, not for saved models.
+    The trained variable, to keep out of weight decay, is `v`. The config does
+    not record the scale: this layer is for experiments, not for saved models.
     """
 
     def __init__(self, slope_lr_scale: float, alpha_initializer: float, **kwargs):
@@ -59,20 +44,16 @@ def make_activation(
     slope: float = keras_prelu.DEFAULT_SLOPE,
     slope_lr_scale: float = 1.0,
 ) -> keras.layers.Layer:
-    """Returns a new activation layer for one of `ACTIVATIONS`.
-
-    `slope` is PReLU's initial slope and LeakyReLU's fixed one; ReLU has none.
-    A `slope_lr_scale` other than 1 makes the PReLUs `ScaledPReLU`s.
-    """
+    """A new activation layer; `slope` is PReLU's initial slope and LeakyReLU's fixed one."""
     if name not in ACTIVATIONS:
         raise ValueError(f"Unknown activation variant {name!r}; choose one of {ACTIVATIONS}.")
     if name == "relu":
         return keras.layers.ReLU(name=layer_name)
     if name == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=slope, name=layer_name)
-    kwargs = {"layout": "scalar"} if name == "prelu" else {"layout": "channelwise"}
+    kwargs = {"layout": "scalar"}
     if name == "prelu_channelwise":
-        kwargs["data_format"] = DATA_FORMAT
+        kwargs = {"layout": "channelwise", "data_format": DATA_FORMAT}
     if slope_lr_scale != 1:
         return ScaledPReLU(slope_lr_scale, slope, name=layer_name, **kwargs)
     return keras_prelu.PReLU(alpha_initializer=slope, name=layer_name, **kwargs)
@@ -107,17 +88,6 @@ def _classifier(num_classes: int) -> keras.layers.Dense:
     return keras.layers.Dense(num_classes, activation="softmax", name="classifier")
 
 
-def conv_bn_act(
-    filters: int, activation: str, depth: int, slope: float, slope_lr_scale: float = 1.0
-) -> list[keras.layers.Layer]:
-    """Conv2D (3x3) -> BatchNormalization -> activation, numbered `depth`."""
-    return [
-        _conv(filters, 3, f"conv{depth}"),
-        _batch_norm(f"bn{depth}"),
-        make_activation(activation, f"act{depth}", slope, slope_lr_scale),
-    ]
-
-
 def build_cnn(
     activation: str = "prelu_channelwise",
     input_shape: tuple[int, int, int] = (8, 8, 1),
@@ -127,18 +97,18 @@ def build_cnn(
     slope: float = keras_prelu.DEFAULT_SLOPE,
     slope_lr_scale: float = 1.0,
 ) -> keras.Sequential:
-    """A Sequential CNN of Conv-BN-activation blocks.
+    """Conv-BN-activation blocks with max pooling, then a Dense-activation layer.
 
-    Each entry of `filters` is one block; a 2x2 max pool follows every block
-    but the last while the feature map is larger than 2x2. Global average
-    pooling then feeds a Dense-activation layer (no BatchNorm there, so units
-    can die as in a plain MLP) and the softmax classifier. `slope` is the
-    PReLU initial slope and the LeakyReLU fixed slope.
+    The Dense layer has no BatchNorm, so its units can die as in a plain MLP.
     """
     layers = [keras.Input(input_shape)]
     size = min(input_shape[:2])
     for depth, width in enumerate(filters, start=1):
-        layers += conv_bn_act(width, activation, depth, slope, slope_lr_scale)
+        layers += [
+            _conv(width, 3, f"conv{depth}"),
+            _batch_norm(f"bn{depth}"),
+            make_activation(activation, f"act{depth}", slope, slope_lr_scale),
+        ]
         if depth < len(filters) and size > 2:
             layers.append(_pool(f"pool{depth}"))
             size //= 2
@@ -159,16 +129,9 @@ def build_plain(
     slope: float = keras_prelu.DEFAULT_SLOPE,
     slope_lr_scale: float = 1.0,
 ) -> keras.Sequential:
-    """A deeper Sequential CNN without BatchNormalization: Conv-activation only.
+    """A deeper CNN of He-initialised Conv-activation layers without BatchNormalization.
 
-    Each entry of `filters` is a 3x3 convolution (with bias, He-normal
-    initialised, as He et al. 2015 derived for rectifiers) followed by the
-    activation; a 2x2 max pool follows every second convolution while the
-    feature map is larger than 2x2. Global average pooling feeds the softmax
-    classifier. Nothing re-centres the pre-activations, so a large update can
-    push a ReLU unit's input below zero for every sample: the unit then
-    outputs 0 and gets no gradient, that is, it dies. `slope` is the PReLU
-    initial slope and the LeakyReLU fixed slope.
+    Nothing re-centres the pre-activations: the classic setting of dying ReLU.
     """
     layers = [keras.Input(input_shape)]
     size = min(input_shape[:2])
@@ -200,13 +163,10 @@ def build_resnet(
     slope: float = keras_prelu.DEFAULT_SLOPE,
     slope_lr_scale: float = 1.0,
 ) -> keras.Model:
-    """A small functional ResNet-style CNN (He et al. 2016 basic blocks).
+    """A small ResNet-style CNN: a stem, then stages of basic blocks (He et al. 2016).
 
-    A Conv-BN-activation stem, then per stage `blocks_per_stage` residual
-    blocks of two 3x3 convolutions; the first block of every stage after the
-    first halves the resolution, with a 1x1 projection on the shortcut. The
-    activation after each addition is also a chosen activation layer.
-    `slope` is the PReLU initial slope and the LeakyReLU fixed slope.
+    The first block of every later stage halves the resolution, with a 1x1
+    projection on the shortcut.
     """
     inputs = keras.Input(input_shape)
     depth = itertools.count(1)
@@ -248,18 +208,8 @@ def _layer_text(layer) -> str:
 
 
 def describe_model(model: keras.Model) -> str:
-    """Says what feeds each activation layer (`act*`) of a built model.
-
-    The description is read from the model itself: for every activation
-    layer, the layers that produce its input, back through BatchNormalization
-    to the convolution, dense or merge layer before it.
-    """
-    producers = {}
-    for layer in model.layers:
-        try:
-            producers[id(layer.output)] = layer
-        except (AttributeError, ValueError):  # not called, or called more than once
-            continue
+    """Says what feeds each activation layer (`act*`), back through BatchNormalization."""
+    producers = {id(layer.output): layer for layer in model.layers}
 
     def feeding(tensor) -> list[str]:
         chain = []

@@ -22,63 +22,41 @@ import numpy as np
 import keras_prelu
 
 
-def _slopes(layer) -> np.ndarray:
-    return keras.ops.convert_to_numpy(layer.alpha)
+def _apply(layer, shape, seed) -> dict:
+    """The input and output shapes of `layer` on a random batch, and its last PReLU's slopes."""
+    images = np.random.default_rng(seed).standard_normal(shape).astype("float32")
+    outputs = layer(images)
+    prelu = layer.layers[-1] if isinstance(layer, keras.Sequential) else layer
+    return {
+        "input_shape": images.shape,
+        "output_shape": tuple(outputs.shape),
+        "slopes": keras.ops.convert_to_numpy(prelu.alpha),
+    }
 
 
 def single_slope_prelu(seed: int = 0) -> dict:
     """A PReLU with one slope shared by every element (`layout="scalar"`)."""
-    images = np.random.default_rng(seed).standard_normal((1, 64, 64, 3)).astype("float32")
-    layer = keras_prelu.PReLU(layout="scalar")
-    outputs = layer(images)
-    return {
-        "input_shape": images.shape,
-        "output_shape": tuple(outputs.shape),
-        "slopes": _slopes(layer),
-    }
-
-
-def conv_bn_prelu_block(
-    in_channels: int = 3, out_channels: int = 16, layout: str = "scalar"
-) -> keras.Sequential:
-    """Conv2D (3x3, "same") -> BatchNormalization -> PReLU, as a reusable block.
-
-    `layout="scalar"` gives the block one slope, as `torch.nn.PReLU()` does;
-    `layout="channelwise"` gives one slope per output channel.
-    """
-    kwargs = {"data_format": "channels_last"} if layout == "channelwise" else {}
-    return keras.Sequential(
-        [
-            keras.Input((None, None, in_channels)),
-            keras.layers.Conv2D(out_channels, 3, padding="same", data_format="channels_last"),
-            keras.layers.BatchNormalization(),
-            keras_prelu.PReLU(layout=layout, **kwargs),
-        ],
-        name="conv_bn_prelu",
-    )
+    return _apply(keras_prelu.PReLU(layout="scalar"), (1, 64, 64, 3), seed)
 
 
 def run_block(seed: int = 0) -> dict:
-    images = np.random.default_rng(seed).standard_normal((1, 32, 32, 3)).astype("float32")
-    block = conv_bn_prelu_block()
-    outputs = block(images)
-    return {
-        "input_shape": images.shape,
-        "output_shape": tuple(outputs.shape),
-        "slopes": _slopes(block.layers[-1]),
-    }
+    """Conv2D -> BatchNormalization -> PReLU, with one slope as `torch.nn.PReLU()` has."""
+    block = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(16, 3, padding="same", data_format="channels_last"),
+            keras.layers.BatchNormalization(),
+            keras_prelu.PReLU(layout="scalar"),
+        ],
+        name="conv_bn_prelu",
+    )
+    return _apply(block, (1, 32, 32, 3), seed)
 
 
 def per_channel_prelu(seed: int = 0) -> dict:
     """A PReLU with one learnable slope per input channel (`layout="channelwise"`)."""
-    images = np.random.default_rng(seed).standard_normal((1, 32, 32, 3)).astype("float32")
     layer = keras_prelu.PReLU(layout="channelwise", data_format="channels_last")
-    outputs = layer(images)
-    return {
-        "input_shape": images.shape,
-        "output_shape": tuple(outputs.shape),
-        "slopes": _slopes(layer),
-    }
+    return _apply(layer, (1, 32, 32, 3), seed)
 
 
 def main(argv=None) -> dict[str, dict]:

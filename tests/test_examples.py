@@ -155,6 +155,7 @@ def test_experiment_writes_results_report_figures_and_a_summary(tmp_path, capsys
     run = saved["runs"][0]["seeds"][0]
     assert len(saved["runs"][0]["seeds"]) == 2 and run["diverged_at"] is None
     assert 0 <= run["test_accuracy"] <= 1 and len(run["history"]["val_accuracy"]) == 2
+    assert len(run["seconds_per_epoch"]) == 2 and min(run["seconds_per_epoch"]) > 0
     assert len(run["history"]["dead_units/act1"]) == 2 and "slope/act4/mean" in run["history"]
     assert list(run["slopes"]) == ["act1", "act2", "act3", "act4"]
     assert saved["runs"][1]["seeds"][0]["slope_moved"] > run["slope_moved"] > 0  # c = 10: farther
@@ -189,12 +190,14 @@ def test_experiment_writes_results_report_figures_and_a_summary(tmp_path, capsys
 def test_a_diverging_run_is_recorded_as_diverged(tmp_path, capsys):
     argv = _tiny(tmp_path, "--variants", "prelu", "--learning-rate", "1e10", "--seeds", "1")
     with pytest.warns(UserWarning, match="NaN or infinite"):  # SlopeMonitor's
-        compare_activations.main(argv)
+        compare_activations.main(argv + ["--verbose", "1"])
     run = _strict_json(tmp_path / "results.json")["runs"][0]["seeds"][0]
     assert run["diverged_at"] >= 1 and run["test_accuracy"] is None
     report = (tmp_path / "report.md").read_text()
     assert "| PReLU (one slope per layer) | 1e+10 | diverged (seeds 0) |" in report
-    assert "diverged (seeds 0)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "prelu, learning rate 1e+10, c = 1, seed 0: loss " in printed  # one line per run
+    assert "diverged (seeds 0)" in printed
 
 
 def _fake_run(variant, seed, learning_rate, scale, data, args):
