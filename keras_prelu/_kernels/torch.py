@@ -178,7 +178,7 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     # input).
     first = slices[0][0]
     scratch = (torch.empty_like(first), torch.empty_like(first))
-    one = torch.ones((), dtype=x.dtype)
+    one = torch.ones((), dtype=x.dtype, device=x.device)
     threshold_backward = _ATEN.threshold_backward.grad_input
     if not need_alpha:
         for x_part, upstream_part, grad_part in slices:
