@@ -22,8 +22,8 @@ from examples import iresnet_torch  # noqa: E402
 from examples.iresnet_torch import TorchIResNet  # noqa: E402
 from examples.iresnet_torch import randomize  # noqa: E402
 from examples.iresnet_torch import torch_embeddings  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"depth": (1, 1, 1, 1), "input_size": 32, "num_features": 64}
 SMALL_ARGS = ["--depth", "1,1,1,1", "--input-size", "32"]
 # Embeddings are compared relative to their norm, as the converter does.
@@ -197,7 +197,7 @@ def test_missing_onnx_packages_name_an_existing_extra(tmp_path, checkpoint, monk
         iresnet.convert_checkpoint(checkpoint, tmp_path / "m.keras", onnx=tmp_path / "m.onnx")
     monkeypatch.undo()
     extra = re.search(r"pip install 'keras-prelu\[([\w-]+)\]'", str(error.value))[1]
-    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as handle:
+    with open(ROOT / "pyproject.toml", encoding="utf-8") as handle:
         assert re.search(rf"^{extra} = \[", handle.read(), re.MULTILINE), extra
     assert _files(tmp_path) == ["backbone.pth"]
 
