@@ -414,7 +414,8 @@ def test_mask_passes_through():
     assert layer.supports_masking
     # The pooling averages over the unmasked steps only, so the padding (whose
     # embeddings are not zero) changes the output unless the mask comes through.
-    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))
+    pooling = keras.layers.GlobalAveragePooling1D(data_format="channels_last")
+    model = keras.Model(inputs, pooling(x))
     tokens = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 7]])
     out_padded = keras.ops.convert_to_numpy(model(tokens))
     out_short = keras.ops.convert_to_numpy(model(tokens[:, :2]))
