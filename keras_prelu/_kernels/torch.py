@@ -294,8 +294,9 @@ def _make_function(forward_kernel, backward_kernel):
 
     `backward_kernel(upstream, x, alpha, need_alpha)` returns the gradients
     of x and of alpha, the latter summed to alpha's shape and dtype, or None
-    when `need_alpha` is false (a frozen slope). Under a torch.func transform,
-    `_TransformablePReLU` runs instead.
+    when `need_alpha` is false (a frozen slope). Under torch.compile,
+    `_CompilablePReLU` runs instead, and under a torch.func transform,
+    `_TransformablePReLU`.
     """
 
     # `forward` takes `ctx` itself rather than a separate `setup_context`:
