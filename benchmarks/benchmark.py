@@ -173,22 +173,25 @@ def _layer_step_jax(layer, x, compiled):
 
     x = jax.numpy.asarray(x)
     trainable = [v.value for v in layer.trainable_variables]
-    kwargs = _call_kwargs(layer)
-
-    @jax.jit
-    def step(trainable, x):
-        def loss(trainable, x):
-            out, _ = layer.stateless_call(trainable, [], x, **kwargs)
-            return (out * out).sum(), out
-
-        # The output is returned too, and the loss needs it: in a model the
-        # next layer reads it, and its gradient depends on it.
-        return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(trainable, x)
+    step = jax.jit(jax.value_and_grad(_jax_loss(layer), argnums=(0, 1), has_aux=True))
 
     def run():
         jax.block_until_ready(step(trainable, x))
 
     return run
+
+
+def _jax_loss(layer):
+    """sum(y * y) as a function of the slopes' values and x, with the output
+    y as auxiliary data: returned too, as in a model, where the next layer
+    reads it and its gradient depends on it."""
+    kwargs = _call_kwargs(layer)
+
+    def loss(trainable, x):
+        out, _ = layer.stateless_call(trainable, [], x, **kwargs)
+        return (out * out).sum(), out
+
+    return loss
 
 
 def _layer_step_torch(layer, x, compiled):
@@ -340,28 +343,30 @@ def saved_for_backward(shape):
     (saved-tensor hooks). None on TensorFlow."""
     if BACKEND == "tensorflow":
         return None
+    return _for_each_candidate(shape, _saved_bytes)
+
+
+def _for_each_candidate(shape, measure):
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
     results = {}
     for name, make in candidates().items():
         layer = make()
         layer.build(shape)
-        results[name] = _saved_bytes(layer, x)
+        results[name] = measure(layer, x)
     return results
+
+
+def _jax_memory_plan(layer, x):
+    import jax
+
+    trainable = [v.value for v in layer.trainable_variables]
+    step = jax.jit(jax.value_and_grad(_jax_loss(layer), argnums=(0, 1), has_aux=True))
+    return step.lower(trainable, x).compile().memory_analysis()
 
 
 def _saved_bytes(layer, x):
     if BACKEND == "jax":
-        import jax
-
-        trainable = [v.value for v in layer.trainable_variables]
-        kwargs = _call_kwargs(layer)
-
-        def loss(trainable, x):
-            out, _ = layer.stateless_call(trainable, [], x, **kwargs)
-            return (out * out).sum()
-
-        compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile()
-        return compiled.memory_analysis().temp_size_in_bytes
+        return _jax_memory_plan(layer, x).temp_size_in_bytes
     import torch
 
     saved = {}
@@ -389,28 +394,12 @@ def step_allocations(shape):
     PyTorch: the profiler's memory events of one step: the sum of all
     allocations (total) and the peak of their running sum.
     """
-    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
-    results = {}
-    for name, make in candidates().items():
-        layer = make()
-        layer.build(shape)
-        results[name] = _step_bytes(layer, x)
-    return results
+    return _for_each_candidate(shape, _step_bytes)
 
 
 def _step_bytes(layer, x):
     if BACKEND == "jax":
-        import jax
-
-        trainable = [v.value for v in layer.trainable_variables]
-        kwargs = _call_kwargs(layer)
-
-        def loss(trainable, x):
-            out, _ = layer.stateless_call(trainable, [], x, **kwargs)
-            return (out * out).sum(), out
-
-        step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
-        plan = step.lower(trainable, x).compile().memory_analysis()
+        plan = _jax_memory_plan(layer, x)
         total = plan.temp_size_in_bytes + plan.output_size_in_bytes
         return {"peak": total, "total": total}
     run = LAYER_STEPS[BACKEND](layer, x, False)
