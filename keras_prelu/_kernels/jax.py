@@ -5,11 +5,11 @@ below directly; reverse mode (`grad`, `vjp`) is JAX's transposition of it, and
 `vmap`, `jit` and `checkpoint` see plain `jax.numpy` code. The rule is written
 so that its transposition is the fast backward pass:
 
-- the slope term is `where(x >= 0, 0, t_alpha) * min_part(x)`, masked before
-  the multiplication, so the transposed form masks after it:
-  `where(x >= 0, 0, upstream * min_part(x))`, one fused pass over x and the
-  upstream gradient into the sum (and an infinite upstream gradient next to
-  x >= 0 gives 0, not `inf * 0`);
+- the slope term is `where(x >= 0, 0, t_alpha) * where(x >= 0, 0, x)`,
+  masked before the multiplication, so the transposed form masks after it:
+  `where(x >= 0, 0, upstream * where(x >= 0, 0, x))`, one fused pass over x
+  and the upstream gradient into the sum (and an infinite upstream gradient
+  next to x >= 0 gives 0, not `inf * 0`);
 - the slope tangent is cast to at least float32 (the slope's dtype when
   wider) before it is broadcast, so the transposed sum accumulates there,
   under mixed precision too, over terms rounded to x's dtype;
