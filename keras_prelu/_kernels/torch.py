@@ -239,7 +239,8 @@ def _backward(upstream, x, alpha, need_alpha=True):
 
 
 def _tangent(x, alpha, x_tangent, alpha_tangent):
-    """Forward mode: `t_x * (1 or alpha) + (0 or t_alpha) * min_part(x)`.
+    """Forward mode: `t_x * (1 or alpha) + (0 or t_alpha) * (0 or x)`, the
+    first of each pair where x >= 0.
 
     Masks come before products, so the x >= 0 side gets exactly `t_x` for any
     slope, and the slope term there is 0 (not `inf * 0`).
