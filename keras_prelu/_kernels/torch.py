@@ -222,14 +222,16 @@ def _smallest_subnormal(dtype):
 
 
 def _forward(x, alpha):
-    if _HAS_FUSED_KERNELS and not _is_compiling():
+    # Never under torch.compile: `apply` below takes _CompilablePReLU there.
+    if _HAS_FUSED_KERNELS:
         return _forward_fused(x, alpha)
     return _forward_where(x, alpha)
 
 
 def _backward(upstream, x, alpha, need_alpha=True):
     if torch.is_grad_enabled() or _is_compiling():
-        # Differentiated again, or compiled (and fused) by torch.compile.
+        # Differentiated again, or traced by torch.compile (its compiled
+        # autograd can trace the backward of a forward that ran eagerly).
         return _backward_where(upstream, x, alpha, need_alpha)
     if x.device.type == "cpu" and _HAS_VECTOR_KERNELS:
         return _backward_sliced(upstream, x, alpha, need_alpha)
