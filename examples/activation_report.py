@@ -2,13 +2,12 @@
 Title: The report of the PReLU experiment
 Author: keras_prelu contributors
 Date created: 2026/11/30
-Last modified: 2026/12/04
-Description: Paired statistics, the learning-rate choice, report.md and its figures, from
-the results.json of `examples.compare_activations`.
+Last modified: 2026/12/07
+Description: Exact paired tests with Holm's correction, the choice on validation data,
+report.md and its figure, from the results.json of `examples.compare_activations`.
 
 `python -m examples.activation_report RESULTS.json [--out DIR]` rebuilds them (by default
-next to RESULTS.json) and prints the summary. A variant with a diverged seed is marked
-"diverged" and left out of the comparisons.
+next to RESULTS.json) and prints the summary.
 """
 
 import argparse
@@ -21,46 +20,20 @@ import warnings
 
 import numpy as np
 
-# Name, then colour, line style (ls) and marker: curves that coincide stay visible.
+from examples import stats
+
 VARIANTS = {
-    "relu": ("ReLU", dict(color="tab:gray", ls="-", marker="o")),
-    "leaky_relu": ("LeakyReLU (fixed slope)", dict(color="tab:orange", ls="--", marker="s")),
-    "prelu": ("PReLU (one slope per layer)", dict(color="tab:blue", ls="-.", marker="^")),
-    "prelu_channelwise": ("PReLU (one slope per channel)", dict(color="g", ls=":", marker="D")),
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU (best fixed slope)",
+    "prelu": "PReLU (one slope per layer)",
+    "prelu_channelwise": "PReLU (one slope per channel)",
 }
 PAIRS = [(v, "relu") for v in ("leaky_relu", "prelu", "prelu_channelwise")]
 PAIRS += [(v, "leaky_relu") for v in ("prelu", "prelu_channelwise")]
-CHOSEN_BY = "validation accuracy after the last epoch, mean over seeds"
-FIGURES = {
-    "training_curves.png": "Loss and accuracy per epoch, mean ± std over seeds.",
-    "dead_units.png": "Dead (ReLU) or never-positive units per layer; epoch 0: before training.",
-    "slopes.png": "PReLU slopes per epoch, layer mean over seeds, per slope learning-rate scale.",
-}
-
-
-# ## Paired statistics
-
-
-def paired_stats(a, b) -> dict:
-    """Per-seed differences `a - b`, their mean with a 95% t-interval, and the p-values of
-    `ttest_rel` and `wilcoxon`; NaN where undefined (one seed, all differences zero)."""
-    from scipy import stats
-
-    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
-    d = a - b
-    n, mean = len(d), float(d.mean())
-    out = {"differences": d.tolist(), "mean": mean, "ci95": [math.nan] * 2}
-    out.update(p_ttest=math.nan, p_wilcoxon=math.nan)
-    if n < 2:
-        return out
-    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    out["ci95"] = [mean - half, mean + half]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zero spread: scipy warns and returns NaN
-        out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
-        if np.any(d != 0):
-            out["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
-    return out
+ALPHA = 0.05
+NEAR_DEAD = 0.01  # a unit positive on less than 1% of its probe values is near-dead
+BINS = [0.0, NEAR_DEAD, 0.1, 0.5, 1.0]
+FIGURES = {"curves.png": "Validation accuracy per epoch, mean ± std over evaluation seeds."}
 
 
 def per_seed(group: dict, key: str) -> np.ndarray:
@@ -73,173 +46,195 @@ def curve(group: dict, key: str) -> np.ndarray:
     return np.asarray([run["history"][key] for run in group["seeds"]], "float64")
 
 
-# Per measure: title, per-seed values, and whether it is a share (printed in %).
+def fractions(run: dict, mode: str = "inference") -> np.ndarray:
+    return np.concatenate(list(run["positive_fraction"][mode].values()))
+
+
+def _near_dead(mode: str):
+    return lambda g: np.asarray([np.mean(fractions(r, mode) < NEAR_DEAD) for r in g["seeds"]])
+
+
+def _steps(group: dict) -> np.ndarray:
+    """Steps to the target; a run that never reached it counts as its length plus one."""
+    return np.asarray([r["steps"] + 1 if r["steps_to_target"] is None else r["steps_to_target"]
+                       for r in group["seeds"]], "float64")  # fmt: skip
+
+
+def _seconds(group: dict) -> np.ndarray:
+    """Mean seconds per epoch, without epoch 1 (it also compiles) when there are more."""
+    seconds = per_seed(group, "seconds_per_epoch")
+    return np.nanmean(seconds[:, 1:] if seconds.shape[1] > 1 else seconds, axis=1)
+
+
+# Per measure: title, per-seed values, and unit ("pp": a share, printed in %).
 MEASURES = {
-    "test_accuracy": ("test accuracy", lambda g: per_seed(g, "test_accuracy"), True),
-    "first_loss": ("training loss after epoch 1", lambda g: curve(g, "loss")[:, 0], False),
-    "last_loss": ("training loss at the end", lambda g: curve(g, "loss")[:, -1], False),
-    "dead_end": ("dead units at the end", lambda g: curve(g, "dead_units")[:, -1], True),
-    "slope_moved": ("slope moved (mean abs)", lambda g: per_seed(g, "slope_moved"), False),
-    "seconds": ("s/epoch", lambda g: _later_epochs(per_seed(g, "seconds_per_epoch")), False),
+    "test_accuracy": ("test accuracy", lambda g: per_seed(g, "test_accuracy"), "pp"),
+    "loss_before": ("val. loss before training", lambda g: per_seed(g, "loss_before_training"), ""),
+    "steps_to_target": ("steps to target", _steps, "steps"),
+    "dead_end": ("dead units", lambda g: curve(g, "dead_units")[:, -1], "pp"),
+    "near_dead": ("positive < 1% (inference)", _near_dead("inference"), "pp"),
+    "near_dead_training": ("positive < 1% (training)", _near_dead("training"), "pp"),
+    "slope_moved": ("slope moved (mean abs)", lambda g: per_seed(g, "slope_moved"), ""),
+    "seconds": ("s/epoch", _seconds, ""),
 }
-
-
-def _later_epochs(seconds: np.ndarray) -> np.ndarray:
-    """Mean seconds per epoch, per seed, without epoch 1 (it also compiles) if there are more."""
-    return seconds[:, 1:].mean(axis=1) if seconds.shape[1] > 1 else seconds[:, 0]
-
-
-def find(results: dict, variant: str, rate: float, scale: float = 1.0) -> dict | None:
-    """The runs (all seeds) of one variant at one learning rate and slope scale."""
-    wanted = {"variant": variant, "learning_rate": rate, "slope_lr_scale": scale}
-    return next((group for group in results["runs"] if wanted.items() <= group.items()), None)
-
-
-PAIRED_MEASURES = ("test_accuracy", "first_loss", "dead_end")
-SLOPE_MEASURES = ("slope_moved", "first_loss", "last_loss", "test_accuracy")
-SUMMARY_MEASURES = ("test_accuracy", "first_loss", "dead_end", "seconds")
+PAIRED_MEASURES = ("test_accuracy", "steps_to_target", "dead_end", "near_dead")
+SLOPE_MEASURES = ("test_accuracy", "steps_to_target", "slope_moved")
+SUMMARY_MEASURES = ("test_accuracy", "loss_before", "steps_to_target", "dead_end",
+                    "near_dead", "near_dead_training", "seconds")  # fmt: skip
 
 
 def diverged(group: dict) -> list[int]:
     return [run["seed"] for run in group["seeds"] if run["diverged_at"] is not None]
 
 
+# ## The choice on validation data, and the paired comparisons
+
+
+def _groups(results: dict, phase: str, depth, variant: str) -> list[dict]:
+    key = (phase, depth, variant)
+    return [g for g in results["runs"] if (g["phase"], g["depth"], g["variant"]) == key]
+
+
+def choose(results: dict, depth, variant: str) -> tuple[float, float] | None:
+    """The (learning rate, slope) with the best mean final validation accuracy on the tuning
+    seeds (a diverged candidate never wins); None when nothing was tuned."""
+    tuned = _groups(results, "tune", depth, variant)
+    scores = [np.nan_to_num(np.mean(curve(g, "val_accuracy")[:, -1]), nan=-1.0) for g in tuned]
+    if not tuned:
+        return None
+    best = tuned[int(np.argmax(scores))]
+    return best["learning_rate"], best["slope"]
+
+
+def main_groups(results: dict, depth) -> dict:
+    """Per variant, its evaluation runs at the chosen setting (c = 1, PReLU's base slope)."""
+    base = results["config"]["slope_base"]
+    found = {}
+    for v in VARIANTS:
+        for g in _groups(results, "eval", depth, v):
+            if g["slope_lr_scale"] == 1 and (v == "leaky_relu" or g["slope"] == base):
+                found[v] = g
+    return found
+
+
 def analyse(results: dict) -> dict:
-    """The learning rate chosen per variant, and the paired comparisons."""
-    chosen = {}
-    for variant in dict.fromkeys(group["variant"] for group in results["runs"]):
-        scores = {
-            group["learning_rate"]: float(np.mean(curve(group, "val_accuracy")[:, -1]))
-            for group in results["runs"]
-            if group["variant"] == variant and group["slope_lr_scale"] == 1
-        }
-        finite = {rate: score for rate, score in scores.items() if math.isfinite(score)}
-        best = max(finite, key=finite.get) if finite else min(scores)
-        validation = [[rate, score] for rate, score in scores.items()]
-        chosen[variant] = {"learning_rate": best, "chosen_by": CHOSEN_BY}
-        chosen[variant]["validation_accuracy"] = validation
+    """Every paired comparison of the report, with Holm's correction over all of them."""
+    margin, entries = results["config"]["margin"], []
 
-    def compare(first: dict, second: dict, measures, **names) -> list[dict]:
-        read = {m: MEASURES[m][1] for m in measures}
-        return [
-            {**names, "measure": m, **paired_stats(read[m](first), read[m](second))}
-            for m in measures
-        ]
+    def compare(first, second, measures, **names):
+        for m in measures:
+            a, b = MEASURES[m][1](first), MEASURES[m][1](second)
+            entries.append({**names, "measure": m, **stats.paired_stats(
+                a, b, margin if m == "test_accuracy" else None)})  # fmt: skip
 
-    groups = {v: find(results, v, c["learning_rate"]) for v, c in chosen.items()}
-    healthy = {v: group for v, group in groups.items() if not diverged(group)}
-    paired, slope_lr = [], []
-    for a, b in PAIRS:
-        if a in healthy and b in healthy:
-            paired += compare(healthy[a], healthy[b], PAIRED_MEASURES, a=a, b=b)
-    for variant, group in healthy.items():
-        for scale in results["config"]["slope_lr_scales"]:
-            other = find(results, variant, group["learning_rate"], scale)
-            if scale != 1 and other is not None and not diverged(other):
-                names = {"variant": variant, "slope_lr_scale": scale}
-                slope_lr += compare(other, group, SLOPE_MEASURES, **names)
-    return {"chosen": chosen, "paired": paired, "slope_lr": slope_lr}
+    for depth in results["config"]["depths"]:
+        healthy = {v: g for v, g in main_groups(results, depth).items() if not diverged(g)}
+        for a, b in PAIRS:
+            if a in healthy and b in healthy:
+                compare(healthy[a], healthy[b], PAIRED_MEASURES, depth=depth, a=a, b=b)
+        for v, group in healthy.items():
+            for other in _groups(results, "eval", depth, v):
+                if other is not group and v != "leaky_relu" and not diverged(other):
+                    names = dict(depth=depth, variant=v, slope=other["slope"])
+                    compare(other, group, SLOPE_MEASURES, c=other["slope_lr_scale"], **names)
+    for key in ("p", "p_tost"):
+        for entry, adjusted in zip(entries, stats.holm([e[key] for e in entries]), strict=True):
+            entry[key + "_holm"] = adjusted
+    for e in entries:
+        e["verdict"] = "not resolved"
+        if e["p_holm"] < ALPHA:
+            e["verdict"] = "higher" if e["mean"] > 0 else "lower"
+        elif e["p_tost_holm"] < ALPHA:
+            e["verdict"] = f"equivalent within ±{100 * margin:g} pp"
+    tests = sum(math.isfinite(e["p"]) for e in entries)
+    equivalence = sum(math.isfinite(e["p_tost"]) for e in entries)
+    return {"comparisons": entries, "tests": tests, "equivalence_tests": equivalence}
 
 
 # ## The report: a template filled with numbers
 
 TEMPLATE = """# PReLU against ReLU: {model} on {dataset}
 
-{seeds} seeds x {epochs} epochs per run; {train} training, {val} validation, {test} test images; \
-batch size {batch_size}; AdamW, weight decay {weight_decay:g}, none on the slopes; learning rates \
-{rates}; slope learning-rate scales {scales}; initial (PReLU) and fixed (LeakyReLU) slope \
-{slope_init:g}. Backend {backend}, Keras {keras_version}, {cpu_count} CPUs; {wall:.0f} s of \
-training. {pending}
+`{command}`: commit {commit}, keras_prelu {keras_prelu_version}, backend {backend}, Keras \
+{keras_version}, {machine}; {wall:.0f} s of training. {pending} A diverged variant (loss \
+or slopes NaN or infinite, stopped by `TerminateOnNaN`) is marked in the summary and left \
+out of the comparisons; a diverged candidate is never chosen.
 
-Model: {model_description}
+{train} training, {val} validation, {test} test images; {epochs} epochs, batch size \
+{batch_size}; AdamW, weight decay {weight_decay:g}, none on the slopes. Candidates: learning \
+rates {learning_rates}; LeakyReLU slopes {leaky_slopes}; each variant's is chosen on the mean \
+validation accuracy after the last epoch of the tuning seeds ({tune_seeds}), then trained on \
+{seeds} evaluation seeds (0 to {last_seed}), the same for every variant. PReLU's initial slope \
+{slope_base:g}; its study also trains slope learning-rate scales {slope_lr_scales} and initial \
+slopes {slope_inits}.
+
+Model: {models}
+
+## The tests
+
+Each comparison is paired by evaluation seed. The primary test is the exact sign-flip \
+permutation test of the per-seed differences ({exact}); with {seeds} seeds its smallest \
+two-sided p is {p_floor:.3g}. This report makes {tests} such tests, Holm-corrected together \
+(the smallest corrected p it can reach is {holm_floor:.3g}), and {equivalence} equivalence \
+tests of test accuracy (TOST: two one-sided sign-flip tests, margin ±{margin_pp:g} pp, fixed \
+before the run), also Holm-corrected. Verdict at corrected p < {alpha:g}: "higher"/"lower" \
+from the test of difference, else "equivalent" from TOST, else "not resolved". The 95% \
+t-interval only describes the spread. Dead units and near-dead shares are bounded counts: \
+only the exact test is read for them.
 
 ## Summary
 
-Each variant at its chosen learning rate, c = 1; mean ± std over seeds. s/epoch: wall time \
-on a shared machine, not a cost.
+Evaluation seeds, mean ± std. Steps to target: training steps until validation accuracy \
+first reached {target:g} (checked every {eval_every} steps; a run that never did counts as \
+its length plus one: {not_reached} did not). Dead units: positive on no probe value \
+(inference mode, the first {probe_size} training images); positive < 1%: near-dead, \
+including dead. s/epoch: on a shared machine, not a cost.
 
 {summary}
 
-## Learning rates
+## The choice on validation data
 
-Validation accuracy per learning rate. The rate is chosen on {chosen_by}; the validation \
-split is carved from the training data, and test accuracy is read at the chosen rate only.
+Mean validation accuracy after the last epoch, tuning seeds; **bold**: chosen.
 
-{rates_table}
+{choice}
 
 ## Paired comparisons
 
-Per seed, the first variant minus the second (percentage points for accuracy and dead units); \
-their mean with a 95% t-interval; p-values of the paired t-test (`scipy.stats.ttest_rel`) and \
-the Wilcoxon signed-rank test (smallest possible two-sided p with {seeds} seeds: \
-{wilcoxon_floor:.3g}).
+First minus second, per evaluation seed (pp for shares). Seeds +/−/0: how many seeds the \
+difference was above, below or at zero.
 
 {paired}
 
-## Slope learning rate
+## Positive fractions
 
-The slopes are alpha = c·v with v trained: under Adam they learn c times as fast as the \
-other weights. "slope moved": mean over all slopes of |final - initial|. At each variant's \
-chosen learning rate; the paired differences are against c = 1.
+Share of units whose share of positive inputs on the probe falls in each bin, mean over \
+seeds; inference and training mode (they differ only with BatchNormalization).
 
-{slope_runs}
-
-{slope_paired}
-
-## Dead units
-
-A unit is a channel of a convolution's output or a feature of a Dense layer's. It counts \
-when its input is <= 0 at every spatial position of every probe image: the first \
-{probe_size} images of the training split, run in inference mode (BatchNormalization with \
-its moving statistics) after each epoch. A ReLU unit that counts is dead: output 0, no \
-gradient. A LeakyReLU or PReLU unit still passes slope·x and a gradient: it is only \
-*never-positive*. At the end of training, mean over seeds:
-
-{dead}
+{bins}
 
 ## Learned slopes
 
-Layer mean slope after training, mean ± std over seeds, [min, max] over seeds and units.
+After training, all evaluation runs: layer mean slopes (mean over seeds, first layer to \
+last); the share of all slopes (all seeds and units) below 0 or above 1, and their range.
 
 {slopes}
-
-## Diverged runs
-
-Runs whose loss or slopes became NaN or infinite (stopped by Keras's `TerminateOnNaN`):
-
-{diverged}
 
 {figures}
 """
 
 
-def label(variant: str) -> str:
-    return VARIANTS[variant][0]
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def _loss(value: float) -> str:
-    return f"{value:#.3g}".rstrip(".")
-
-
-def _mean_std(values, fmt=_pct) -> str:
-    values = np.asarray(values, "float64")
-    spread = f" ± {fmt(values.std(ddof=1))}" if len(values) > 1 else ""
-    return fmt(values.mean()) + spread
-
-
-def _cell(group: dict, measure: str) -> str:
-    _, read, share = MEASURES[measure]
-    return _mean_std(read(group), _pct if share else _loss)
-
-
-def _difference(value, share: bool) -> str:
+def _num(value: float, unit: str) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{100 * value:+.2f}" if share else f"{value:+.3g}"
+    if unit in ("pp", "p"):
+        return f"{100 * value:.2f}" if unit == "pp" else f"{value:.3g}"
+    return f"{value:.1f}".removesuffix(".0") if unit == "steps" else f"{value:#.3g}".rstrip(".")
+
+
+def _mean_std(values, unit: str) -> str:
+    values = np.asarray(values, "float64")
+    spread = f" ± {_num(values.std(ddof=1), unit)}" if len(values) > 1 else ""
+    return _num(values.mean(), unit) + spread + ("%" if unit == "pp" else "")
 
 
 def _table(header: str, rows: list[list[str]]) -> str:
@@ -250,120 +245,112 @@ def _table(header: str, rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def _chosen_groups(results: dict) -> dict:
-    return {v: find(results, v, c["learning_rate"]) for v, c in results["chosen"].items()}
+def _depth(depth) -> str:
+    return "–" if depth is None else str(depth)
 
 
-def _slope_groups(results: dict) -> list[dict]:
-    """The PReLU runs, at every slope learning-rate scale, at their chosen learning rate."""
-    chosen = {v: c["learning_rate"] for v, c in results["chosen"].items()}
-    prelus = [g for g in results["runs"] if g["seeds"][0]["slopes"]]
-    return [g for g in prelus if g["learning_rate"] == chosen[g["variant"]]]
+def _depths(results: dict) -> list:
+    return [(d, g) for d in results["config"]["depths"] for g in [main_groups(results, d)] if g]
 
 
-def _rows(groups, key: str, measures) -> tuple[str, list[list[str]]]:
-    """A table's header and rows: per group, its variant, `key` and `measures`."""
-    header = "|".join(["variant", key.replace("_", " ")] + [MEASURES[m][0] for m in measures])
-    rows = []
-    for group in groups:
-        row = [label(group["variant"]), f"{group[key]:g}"]
-        if diverged(group):
-            seeds = ", ".join(map(str, diverged(group)))
-            rows.append(row + [f"diverged (seeds {seeds})"] + [""] * (len(measures) - 1))
-        else:
-            rows.append(row + [_cell(group, m) for m in measures])
-    return header, rows
+def _setting(g: dict) -> list[str]:
+    slope = "–" if g["variant"] == "relu" else f"{g['slope']:g}"
+    return [_depth(g["depth"]), VARIANTS[g["variant"]], f"{g['learning_rate']:g}", slope]
 
 
 def summary_text(results: dict) -> str:
-    """The summary table: each variant at its chosen learning rate, mean ± std over seeds."""
-    return _table(*_rows(_chosen_groups(results).values(), "learning_rate", SUMMARY_MEASURES))
+    """Each variant at its chosen setting, mean ± std over evaluation seeds."""
+    titles, rows = [MEASURES[m][0] for m in SUMMARY_MEASURES], []
+    for g in [g for _, groups in _depths(results) for g in groups.values()]:
+        measures = () if diverged(g) else SUMMARY_MEASURES
+        cells = [_mean_std(MEASURES[m][1](g), MEASURES[m][2]) for m in measures]
+        rows.append(_setting(g) + (cells or [f"diverged: seeds {diverged(g)}"]))
+    return _table("|".join(["depth", "variant", "learning rate", "slope", *titles]), rows)
 
 
-def _paired_table(entries: list[dict]) -> str:
+def _choice_table(results: dict) -> str:
     rows = []
-    for entry in entries:
-        title, _, share = MEASURES[entry["measure"]]
-        if "a" in entry:
-            name = f"{label(entry['a'])} − {label(entry['b'])}"
+    for g in [g for g in results["runs"] if g["phase"] == "tune"]:
+        score = _mean_std(curve(g, "val_accuracy")[:, -1], "pp")
+        chosen = choose(results, g["depth"], g["variant"]) == (g["learning_rate"], g["slope"])
+        rows.append([*_setting(g), f"**{score}**" if chosen else score])
+    return _table("depth|variant|learning rate|slope|validation accuracy", rows)
+
+
+def _paired_table(results: dict) -> str:
+    rows = []
+    for e in results["comparisons"]:
+        unit = MEASURES[e["measure"]][2]
+        if "a" in e:
+            name = f"{VARIANTS[e['a']]} − {VARIANTS[e['b']]}"
         else:
-            name = f"{label(entry['variant'])}: c = {entry['slope_lr_scale']:g} − c = 1"
-        low, high = (_difference(value, share) for value in entry["ci95"])
-        diffs = ", ".join(_difference(d, share) for d in entry["differences"])
-        mean = f"{_difference(entry['mean'], share)} [{low}, {high}]"
-        p_values = [_difference(entry[key], False).lstrip("+") for key in ("p_ttest", "p_wilcoxon")]
-        rows.append([title, name, diffs, mean, *p_values])
-    header = "measure|comparison|per-seed differences|mean [95% CI]|t-test p|Wilcoxon p"
-    return _table(header, rows)
+            name = f"{VARIANTS[e['variant']]}: c = {e['c']:g}, init {e['slope']:g} − base"
+        low, high = (_num(v, unit) for v in e["ci95"])
+        diffs = ", ".join(_num(d, unit) for d in e["differences"])
+        p_values = [_num(e[k], "p").replace("n/a", "") for k in ("p", "p_holm", "p_tost_holm")]
+        rows.append([_depth(e["depth"]), MEASURES[e["measure"]][0], name, diffs,
+                     f"{_num(e['mean'], unit)} [{low}, {high}]", "/".join(map(str, e["signs"])),
+                     *p_values, e["verdict"]])  # fmt: skip
+    header = "depth|measure|comparison|per-seed differences|mean [95% t-interval]|seeds +/−/0"
+    return _table(header + "|exact p|Holm p|TOST Holm p|verdict", rows)
 
 
-def _rates_table(results: dict) -> str:
+def _bins(found: np.ndarray) -> np.ndarray:
+    return np.histogram(found, [-1, 1e-12, *BINS[1:-1], 2])[0] / found.size
+
+
+def _bins_table(results: dict) -> str:
+    names = ["0", "(0, 1%)", "[1%, 10%)", "[10%, 50%)", "[50%, 100%]"]
     rows = []
-    for variant, entry in results["chosen"].items():
-        scores = [_pct(s) if s is not None else "diverged" for _, s in entry["validation_accuracy"]]
-        rows.append([label(variant), *scores, f"{entry['learning_rate']:g}"])
-    rates = [f"{rate:g}" for rate in results["config"]["learning_rates"]]
-    return _table("|".join(["variant", *rates, "chosen"]), rows)
+    for depth, groups in _depths(results):
+        for v, g in groups.items():
+            for mode in () if diverged(g) else ("inference", "training"):
+                shares = np.mean([_bins(fractions(r, mode)) for r in g["seeds"]], axis=0)
+                row = [_depth(depth), VARIANTS[v], mode, *(f"{100 * s:.1f}%" for s in shares)]
+                rows.append(row)
+    return _table("depth|variant|mode|" + "|".join(names), rows)
 
 
-def _dead_columns(groups: dict) -> dict:
-    """The dead-unit history keys, with their titles: per layer, then all layers."""
-    history = next(iter(groups.values()))["seeds"][0]["history"]
-    keys = [key for key in history if key.startswith("dead_units")]
-    return {key: key.split("/")[-1].replace("dead_units", "all layers") for key in keys}
-
-
-def _dead_table(groups: dict) -> str:
-    columns = _dead_columns(groups)
-    rows = [
-        [label(v), "dead" if v == "relu" else "never-positive"]
-        + [_pct(np.mean(curve(group, key)[:, -1])) for key in columns]
-        for v, group in groups.items()
-    ]
-    return _table("variant|counted as|" + "|".join(columns.values()), rows)
-
-
-def _slope_table(groups: dict) -> str:
-    prelus = {v: g for v, g in groups.items() if g["seeds"][0]["slopes"]}
+def _slope_table(results: dict) -> str:
     rows = []
-    for layer in next(iter(prelus.values()))["seeds"][0]["slopes"] if prelus else []:
-        row = [layer]
-        for group in prelus.values():
-            values = [np.asarray(run["slopes"][layer], "float64") for run in group["seeds"]]
-            low, high = min(v.min() for v in values), max(v.max() for v in values)
-            row.append(f"{_mean_std([v.mean() for v in values], _loss)} [{low:.3f}, {high:.3f}]")
-        rows.append(row)
-    return _table("|".join(["layer"] + [label(v) for v in prelus]), rows)
+    prelus = [g for g in results["runs"] if g["phase"] == "eval" and g["seeds"][0]["slopes"]]
+    for g in [g for g in prelus if not diverged(g)]:
+        layers = g["seeds"][0]["slopes"]
+        means = [np.mean([np.mean(r["slopes"][k]) for r in g["seeds"]]) for k in layers]
+        every = np.concatenate([r["slopes"][k] for r in g["seeds"] for k in layers])
+        outside = f"{np.mean((every < 0) | (every > 1)):.1%} [{every.min():.3f}, {every.max():.3f}]"
+        setting = [_depth(g["depth"]), VARIANTS[g["variant"]], f"{g['slope_lr_scale']:g}"]
+        rows += [[*setting, f"{g['slope']:g}", ", ".join(f"{m:.3f}" for m in means), outside]]
+    return _table("depth|variant|c|initial slope|layer means|< 0 or > 1 [min, max]", rows)
 
 
 def render(results: dict, figures=tuple(FIGURES)) -> str:
     """The report as Markdown, showing the named figure files."""
-    config, pending = results["config"], ", ".join(results["pending"])
-    groups = {v: g for v, g in _chosen_groups(results).items() if not diverged(g)}
-    broken = [
-        [label(g["variant"]), f"{g['learning_rate']:g}", f"{g['slope_lr_scale']:g}"]
-        + [str(run["seed"]), str(run["diverged_at"])]
-        for g in results["runs"]
-        for run in g["seeds"]
-        if run["diverged_at"] is not None
-    ]
-    fields = {**config, **config["samples"], "seeds": len(config["seeds"])}
+    config, n = results["config"], len(results["config"]["seeds"])
+    evaluated = [r for g in results["runs"] if g["phase"] == "eval" for r in g["seeds"]]
+    p_floor = 2 / 2**n if n else math.nan
+    lists = ("learning_rates", "leaky_slopes", "slope_lr_scales", "slope_inits", "tune_seeds")
+    fields = {**config, **config["samples"], "seeds": n, "last_seed": n - 1}
+    fields.update({key: ", ".join(f"{x:g}" for x in config[key]) for key in lists})
+    pending = ", ".join(f"{v} (depth {d})" for d, v in results["pending"])
     return TEMPLATE.format(
         **fields,
-        rates=", ".join(f"{rate:g}" for rate in config["learning_rates"]),
-        scales=", ".join(f"{c:g}" for c in config["slope_lr_scales"]),
+        models="; ".join(config["model_description"]),
         wall=sum(g["wall_seconds"] for g in results["runs"]),
         pending=f"**Incomplete run**: not trained: {pending}." if pending else "",
+        exact="enumerated" if n <= stats.EXACT_UP_TO else "100,000 sampled sign patterns",
+        p_floor=p_floor,
+        tests=results["tests"],
+        holm_floor=min(1.0, results["tests"] * p_floor),
+        equivalence=results["equivalence_tests"],
+        margin_pp=100 * config["margin"],
+        alpha=ALPHA,
+        not_reached=sum(r["steps_to_target"] is None for r in evaluated),
         summary=summary_text(results),
-        chosen_by=CHOSEN_BY,
-        rates_table=_rates_table(results),
-        wilcoxon_floor=2 / 2 ** len(config["seeds"]),
-        paired=_paired_table(results["paired"]),
-        slope_runs=_table(*_rows(_slope_groups(results), "slope_lr_scale", SLOPE_MEASURES)),
-        slope_paired=_paired_table(results["slope_lr"]),
-        dead=_dead_table(groups) if groups else "(none)",
-        slopes=_slope_table(groups),
-        diverged=_table("variant|learning rate|c|seed|epoch", broken),
+        choice=_choice_table(results),
+        paired=_paired_table(results),
+        bins=_bins_table(results),
+        slopes=_slope_table(results),
         figures="\n\n".join(f"![{FIGURES[name]}]({name})" for name in figures),
     )
 
@@ -375,55 +362,19 @@ def figures(results: dict) -> dict:
     """The matplotlib figures of the report, by file name."""
     from matplotlib.figure import Figure  # no pyplot: nothing global to close
 
-    def grid(panels: list, ylabel: str):
-        columns = min(4, len(panels))
-        rows = -(-len(panels) // columns)
-        fig = Figure(figsize=(3.6 * columns, 3.2 * rows))
-        axes = fig.subplots(rows, columns, squeeze=False)
-        for ax, title in zip(axes.flat, panels, strict=False):
-            ax.set(title=title, xlabel="epoch", ylabel=ylabel)
-            ax.grid(alpha=0.3)
-        for ax in axes.flat[len(panels) :]:
-            ax.axis("off")
-        return fig, axes.flat
-
-    groups = _chosen_groups(results)
-    made = {}
-    keys = ["loss", "val_loss", "accuracy", "val_accuracy"]
-    fig, axes = grid([key.replace("val_", "validation ") for key in keys], "mean ± std")
-    for ax, key in zip(axes, keys, strict=False):
-        for variant, group in groups.items():
-            mean, std = np.nanmean(curve(group, key), 0), np.nanstd(curve(group, key), 0)
-            name = label(variant) + (" (diverged)" if diverged(group) else "")
-            epochs = np.arange(1, len(mean) + 1)
-            ax.plot(epochs, mean, label=name, markersize=4, **VARIANTS[variant][1])
-            ax.fill_between(
-                epochs, mean - std, mean + std, alpha=0.15, color=ax.lines[-1].get_color()
-            )
-    made["training_curves.png"] = fig
-
-    columns = _dead_columns(groups)
-    fig, axes = grid(list(columns.values()), "%")
-    for ax, key in zip(axes, columns, strict=False):
-        for variant, group in groups.items():
-            before = [run["dead_units_before_training"][key] for run in group["seeds"]]
-            y = 100 * np.concatenate([[np.mean(before)], np.mean(curve(group, key), 0)])
-            ax.plot(y, label=label(variant), markersize=4, **VARIANTS[variant][1])
-    made["dead_units.png"] = fig
-
-    slope_groups = _slope_groups(results)
-    if slope_groups:
-        titles = [f"{label(g['variant'])}, c = {g['slope_lr_scale']:g}" for g in slope_groups]
-        fig, axes = grid(titles, "layer mean slope")
-        for ax, group in zip(axes, slope_groups, strict=False):
-            for layer in group["seeds"][0]["slopes"]:
-                y = np.nanmean(curve(group, f"slope/{layer}/mean"), 0)
-                ax.plot([results["config"]["slope_init"], *y], label=layer)
-        made["slopes.png"] = fig
-    for fig in made.values():
-        fig.axes[0].legend(fontsize=7)
-        fig.tight_layout()
-    return made
+    depths = _depths(results)
+    fig = Figure(figsize=(3.8 * len(depths), 3.2))
+    axes = fig.subplots(1, len(depths), squeeze=False).flat
+    for ax, (depth, groups) in zip(axes, depths, strict=True):
+        for v, g in groups.items():
+            y = curve(g, "val_accuracy")
+            x, mean, std = np.arange(1, y.shape[1] + 1), np.nanmean(y, 0), np.nanstd(y, 0)
+            ax.errorbar(x, mean, std, label=VARIANTS[v], capsize=2, marker="o", markersize=3)
+        title = f"depth {depth}" if depth else results["config"]["model"]
+        ax.set(title=title, xlabel="epoch", ylabel="validation accuracy")
+    fig.axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return {"curves.png": fig}
 
 
 # ## Write the files
@@ -445,7 +396,7 @@ def write(results: dict, out_dir: str) -> str:
     """Writes `report.md` and the figures into `out_dir`; returns the report's path."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean where every seed diverged
-        made = figures(results) if results["runs"] else {}
+        made = figures(results) if _depths(results) else {}
     for filename, fig in made.items():
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
