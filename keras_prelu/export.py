@@ -1,12 +1,14 @@
 """Deploying models that use `keras_prelu.PReLU`: ONNX with native `PRelu`.
 
 - `export_onnx`: `model.export(format="onnx")`, then one native `PRelu`
-  node per PReLU layer, whichever backend wrote the graph.
+  node per PReLU layer, whichever backend wrote the graph, and the file
+  checked in onnxruntime before it is written.
 - `fuse_onnx_prelu`: the rewrite on its own, for an `onnx.ModelProto`.
 
-SavedModel and TFLite on the TensorFlow backend need nothing extra:
-`model.export(path)` and the TFLite converter already give TFLite's native
-`PRELU` op.
+The other routes need nothing from this module: `model.export` with
+`format="openvino"`, `"litert"`, `"tf_saved_model"` or `"torch"` already
+gives each PReLU layer as the target's native op where it has one
+(docs/deployment.md has the table).
 """
 
 import os
@@ -19,11 +21,15 @@ import keras
 import numpy as np
 
 from keras_prelu._layer import PReLU
+from keras_prelu.callbacks import prelu_layers
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = ["export_onnx", "fuse_onnx_prelu"]
+
+# Unknown non-batch sizes of the sample input `export_onnx` checks with.
+_SAMPLE_SIZE = 32
 
 
 def export_onnx(
@@ -31,6 +37,7 @@ def export_onnx(
     filepath: str | os.PathLike,
     fuse_prelu: bool = True,
     strict: bool = False,
+    sample_input: Any = None,
     **kwargs: Any,
 ) -> int:
     """Exports `model` to ONNX with one native `PRelu` node per PReLU layer.
@@ -38,28 +45,30 @@ def export_onnx(
     Runs `model.export(filepath, format="onnx", **kwargs)` (tf2onnx on
     TensorFlow, jax2onnx on JAX, torch.onnx on PyTorch), then
     `fuse_onnx_prelu` on the graph: TensorFlow and JAX write a PReLU as
-    several elementwise ops, which runtimes do not fuse back. The result is
-    one self-contained file (weights included), written once everything
-    succeeded, never half-way. Needs the `onnx` package.
+    several elementwise ops, which runtimes do not fuse back. Before the
+    file is written, onnxruntime loads it and runs it on `sample_input`,
+    and its outputs must match the model's; otherwise this raises a
+    `ValueError` and writes nothing. The result is one self-contained file
+    (weights included). Needs `onnx` and `onnxruntime`.
 
     If the graph ends up with fewer `PRelu` nodes than the model has
     `keras_prelu.PReLU` layers (nested models included), for instance
     because a new exporter version writes a pattern the rewrite does not
     know, the file is still correct but slower: this warns, or raises with
-    `strict=True`. A `keras.layers.PReLU` is fused only where its exporter
-    writes one of the patterns of `fuse_onnx_prelu` (TensorFlow).
-
-    A model whose slopes are NaN or infinite (a diverged training run) is
-    refused with a `ValueError`: the converters do not carry such slopes over
-    exactly.
+    `strict=True`. A model whose slopes are NaN or infinite (a diverged
+    training run) is refused with a `ValueError` naming the layer.
 
     Args:
-        model: A Keras model that has been called or built with an Input.
+        model: A Keras model with known inputs (built with `keras.Input`,
+            or called once); after `predict` alone is enough.
         filepath: str or `pathlib.Path`. Where to write the `.onnx` file.
         fuse_prelu: bool. Whether to fuse. Defaults to `True`.
         strict: bool. Raise a `ValueError` instead of warning when a PReLU
             layer did not become a `PRelu` node; nothing is written then.
             Defaults to `False`.
+        sample_input: The input the exported file is checked on, as the
+            model takes it. Defaults to `None`: random values of the
+            model's input shapes, with unknown sizes 2 (batch) and 32.
         **kwargs: Passed to `model.export`, such as `input_signature` and
             `opset_version`. `verbose` defaults to `False`.
 
@@ -74,16 +83,18 @@ def export_onnx(
     import onnx
 
     path = os.fspath(filepath)
-    layers = list(_prelu_layers(model))
+    layers = [layer for layer in prelu_layers(model).values() if isinstance(layer, PReLU)]
     for layer in layers:
         if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
-            # tf2onnx rewrites the exact form such slopes need into arithmetic
-            # that turns them into NaN.
             raise ValueError(
-                f"PReLU layer '{layer.name}' has NaN or infinite slopes, which the ONNX "
-                "converters do not carry over exactly (did training diverge?). "
-                f"Received: filepath={path}"
+                f"PReLU layer '{layer.name}' has NaN or infinite slopes (did training "
+                f"diverge?), whose outputs are unspecified. Received: filepath={path}"
             )
+    if sample_input is None:
+        sample_input = _sample_input(model)
+    # An eager call: Keras exports only models that have been called, which
+    # `predict` alone does not count as on JAX.
+    expected = keras.tree.flatten(model(sample_input))
     kwargs.setdefault("verbose", False)
     # Exporters may write weights to side files next to the graph (jax2onnx
     # does): export into a scratch folder beside the target, save one
@@ -108,17 +119,63 @@ def export_onnx(
             warnings.warn(message, stacklevel=2)
         final = os.path.join(scratch, "final.onnx")
         onnx.save(onnx_model, final)
+        _check_in_onnxruntime(final, sample_input, expected, path)
         os.replace(final, path)
     return native
 
 
-def _prelu_layers(model):
-    """Yields the `keras_prelu.PReLU` layers of `model`, nested models included."""
-    for layer in getattr(model, "layers", ()):
-        if isinstance(layer, PReLU):
-            yield layer
-        elif isinstance(layer, keras.Model):
-            yield from _prelu_layers(layer)
+def _sample_input(model):
+    """Random inputs of the model's input shapes (unknown sizes filled in)."""
+    try:
+        inputs = model.inputs[0] if isinstance(model, keras.Sequential) else model.input
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            f"Model '{model.name}' has no known inputs ({error}): pass `sample_input`, "
+            "an input the model takes. Received: sample_input=None"
+        ) from error
+    rng = np.random.default_rng(0)
+
+    def sample(tensor):
+        shape = [2] + [_SAMPLE_SIZE if dim is None else dim for dim in tensor.shape[1:]]
+        if keras.backend.is_float_dtype(tensor.dtype):
+            return rng.standard_normal(shape).astype(tensor.dtype)
+        return np.zeros(shape, tensor.dtype)
+
+    return keras.tree.map_structure(sample, inputs)
+
+
+def _check_in_onnxruntime(onnx_path, sample_input, expected, path) -> None:
+    """Raises unless onnxruntime loads the file and reproduces `expected`."""
+    import onnxruntime
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    # What onnxruntime raises for a graph it cannot load or run.
+    errors = (state.Fail, state.InvalidArgument, state.InvalidGraph, state.RuntimeException)
+    try:
+        session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        feed = dict(
+            zip(
+                (value.name for value in session.get_inputs()),
+                (keras.ops.convert_to_numpy(x) for x in keras.tree.flatten(sample_input)),
+                strict=True,
+            )
+        )
+        outputs = session.run(None, feed)
+    except errors as error:
+        raise ValueError(
+            f"The exported ONNX file does not run in onnxruntime, so it was not written: "
+            f"{error} Received: filepath={path}"
+        ) from error
+    for index, (got, want) in enumerate(zip(outputs, expected, strict=True)):
+        want = keras.ops.convert_to_numpy(want)
+        scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-4 * scale):
+            error = np.max(np.abs(got - want)) if got.shape == want.shape else "shape"
+            raise ValueError(
+                f"The exported ONNX file computes output {index} differently from the model "
+                f"(largest difference: {error}), so it was not written. "
+                f"Received: filepath={path}"
+            )
 
 
 def fuse_onnx_prelu(onnx_model: "onnx.ModelProto") -> int:
@@ -131,12 +188,9 @@ def fuse_onnx_prelu(onnx_model: "onnx.ModelProto") -> int:
       from TensorFlow, also with tf2onnx's transposes around the `Mul`.
 
     Both equal `PRelu(x, s)` for every input, NaN and infinities included,
-    for a finite slope. An `If` node whose condition is a constant (the
-    TensorFlow kernel checks that the slopes are finite; tf2onnx keeps that
-    check as an `If`) is first replaced by the branch it takes. The model is
-    changed in place (nodes replaced, unused nodes and
-    initializers removed) and checked with `onnx.checker`; save it yourself
-    with `onnx.save`.
+    for a finite slope. The model is changed in place (nodes replaced,
+    unused nodes and initializers removed) and checked with `onnx.checker`;
+    save it yourself with `onnx.save`.
 
     Args:
         onnx_model: An `onnx.ModelProto`.
@@ -152,72 +206,16 @@ def fuse_onnx_prelu(onnx_model: "onnx.ModelProto") -> int:
     )
     if opset < 7:  # PRelu broadcasts its slope from opset 7
         return 0
-    inlined = _inline_constant_ifs(onnx_model.graph)
     graph = _OnnxGraph(onnx_model)
     fused = 0
     for node in list(onnx_model.graph.node):
         match = graph.match_where(node) or graph.match_relu_sum(node)
         if match is not None and graph.replace_with_prelu(node, *match):
             fused += 1
-    if fused or inlined:
+    if fused:
         graph.remove_dead()
         onnx.checker.check_model(onnx_model)
     return fused
-
-
-def _inline_constant_ifs(graph) -> int:
-    """Replaces each `If` node whose condition is a constant by the nodes of
-    the branch it takes; returns how many.
-
-    On TensorFlow the layer's inference kernel is a `tf.cond` on whether the
-    slopes are finite (see `keras_prelu/_kernels/tensorflow.py`); tf2onnx
-    freezes the slopes, so the condition becomes a constant, but keeps the
-    `If` node, with the PReLU pattern inside its branch.
-    """
-    from onnx import helper
-    from onnx import numpy_helper
-
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute[0].name == "value":
-            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    names = {name for node in graph.node for name in [*node.input, *node.output]}
-    names |= {value.name for value in [*graph.input, *graph.output, *graph.initializer]}
-    inlined = 0
-    for node in list(graph.node):
-        condition = constants.get(node.input[0]) if node.op_type == "If" else None
-        if condition is None or condition.size != 1:
-            continue
-        wanted = "then_branch" if bool(condition.reshape(())) else "else_branch"
-        branch = next(helper.get_attribute_value(a) for a in node.attribute if a.name == wanted)
-        produced = {name for inner in branch.node for name in inner.output}
-        produced |= {init.name for init in branch.initializer}
-        if produced & names or any(
-            a.type in (a.GRAPH, a.GRAPHS) for inner in branch.node for a in inner.attribute
-        ):
-            continue  # a name clash or nested subgraphs: leave it alone
-        renames = {}
-        copies = []
-        for inner_out, outer_out in zip(branch.output, node.output, strict=True):
-            if inner_out.name in produced:
-                renames[inner_out.name] = outer_out
-            else:  # the branch passes an outer value straight through
-                copies.append(helper.make_node("Identity", [inner_out.name], [outer_out]))
-        index = list(graph.node).index(node)
-        graph.node.remove(node)
-        new_nodes = []
-        for inner in branch.node:
-            copy = inner.__class__()
-            copy.CopyFrom(inner)
-            copy.input[:] = [renames.get(name, name) for name in copy.input]
-            copy.output[:] = [renames.get(name, name) for name in copy.output]
-            new_nodes.append(copy)
-        for offset, new in enumerate(new_nodes + copies):
-            graph.node.insert(index + offset, new)
-        graph.initializer.extend(branch.initializer)
-        names |= produced
-        inlined += 1
-    return inlined
 
 
 class _OnnxGraph:

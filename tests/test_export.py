@@ -1,4 +1,6 @@
-"""Deployment: SavedModel, TFLite and ONNX exports match the Keras outputs."""
+"""Deployment: every `model.export` route, on every backend that Keras
+supports it on, runs in its target's runtime with the model's outputs, with
+each PReLU as one native op where the target has one (docs/deployment.md)."""
 
 import os
 
@@ -8,9 +10,12 @@ import pytest
 
 import keras_prelu
 from keras_prelu import export
+from tests.helpers import ROOT
 from tests.helpers import every_layout_input
 from tests.helpers import every_layout_model
 from tests.helpers import mixed_sign_slopes
+
+BACKEND = keras.backend.backend()
 
 # Elementwise ops a PReLU decomposes into when it is not one native node.
 DECOMPOSED_ONNX_OPS = {"Where", "GreaterOrEqual", "Relu", "Neg"}
@@ -159,7 +164,7 @@ def _run_onnx_model(model, x):
     session = onnxruntime.InferenceSession(
         model.SerializeToString(), providers=["CPUExecutionProvider"]
     )
-    return session.run(None, {"x": x})[0]
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 @pytest.mark.parametrize("pattern", ["where", "relu_sum", "relu_sum_transposed"])
@@ -211,23 +216,6 @@ def test_saved_model_export_matches_keras(tmp_path):
         rtol=1e-6,
         atol=1e-6,
     )
-
-
-@pytest.mark.requires_backend("tensorflow")
-def test_saved_model_gives_the_reference_values_for_non_finite_slopes(tmp_path):
-    """The exported graph computes the fused op pattern only for finite
-    slopes (a tf.cond on the slope, folded away for a constant slope by the
-    converters); an infinite slope still maps x >= 0 to x, not NaN."""
-    import tensorflow as tf
-
-    # A diverged slope: the initializer itself refuses non-finite values.
-    model = keras.Sequential([keras.Input((4,)), keras_prelu.PReLU(name="act")])
-    model.get_layer("act").set_weights([np.full((4,), np.inf, "float32")])
-    x = np.array([[-2.0, -0.0, 0.0, 3.0]], "float32")
-    model(x)
-    model.export(tmp_path / "saved_model", verbose=False)
-    restored = tf.saved_model.load(str(tmp_path / "saved_model"))
-    np.testing.assert_array_equal(restored.serve(tf.constant(x)).numpy(), [[-np.inf, 0, 0, 3]])
 
 
 def _tflite_interpreter(flatbuffer):
@@ -437,3 +425,275 @@ def test_export_onnx_refuses_non_finite_slopes(tmp_path):
     with pytest.raises(ValueError, match="layer 'act' has NaN or infinite slopes"):
         export.export_onnx(model, tmp_path / "model.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_onnx_after_predict_alone(tmp_path):
+    """Keras exports only models it has seen called; on JAX `predict` does not
+    count as a call, and export_onnx checks the file with an eager one."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[BACKEND])
+    model = _deploy_cnn((8, 8, 3), 3, "channelwise")
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    assert export.export_onnx(model, tmp_path / "model.onnx", strict=True) == 2
+    np.testing.assert_allclose(
+        _run_onnx(tmp_path / "model.onnx", x), expected, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_export_onnx_writes_nothing_that_onnxruntime_computes_differently(tmp_path, monkeypatch):
+    """A graph that loads but computes other values (here: a slope whose sign
+    the rewrite lost) is refused, and nothing is written."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[BACKEND])
+    from onnx import numpy_helper
+
+    model = _deploy_cnn((8, 8, 3), 3, "channelwise")
+    fuse = export.fuse_onnx_prelu
+
+    def fuse_and_flip_slopes(onnx_model):
+        fused = fuse(onnx_model)
+        prelu = next(node for node in onnx_model.graph.node if node.op_type == "PRelu")
+        for init in onnx_model.graph.initializer:
+            if init.name == prelu.input[1]:
+                init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init), init.name))
+        return fused
+
+    monkeypatch.setattr(export, "fuse_onnx_prelu", fuse_and_flip_slopes)
+    with pytest.raises(ValueError, match="computes output 0 differently.*not written"):
+        export.export_onnx(model, tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_onnx_writes_nothing_that_onnxruntime_cannot_load(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[BACKEND])
+    model = _deploy_cnn((8, 8, 3), 3, "channelwise")
+
+    def break_shapes(onnx_model):
+        # The slope of another layout: PRelu's slope no longer broadcasts.
+        from onnx import helper
+
+        node = next(node for node in onnx_model.graph.node if node.op_type == "Conv")
+        onnx_model.graph.initializer.append(
+            helper.make_tensor("bad_slope", 1, [5, 1, 1, 7], [0.1] * 35)
+        )
+        prelu = helper.make_node("PRelu", [node.output[0], "bad_slope"], ["broken"])
+        node.output[0], prelu.output[0] = "broken_input", node.output[0]
+        prelu.input[0] = "broken_input"
+        onnx_model.graph.node.insert(list(onnx_model.graph.node).index(node) + 1, prelu)
+        return 0
+
+    monkeypatch.setattr(export, "fuse_onnx_prelu", break_shapes)
+    with pytest.raises(ValueError, match="does not run in onnxruntime.*not written"):
+        export.export_onnx(model, tmp_path / "model.onnx", fuse_prelu=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_onnx_without_known_inputs_asks_for_a_sample(tmp_path):
+    pytest.importorskip("onnx")
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.act = keras_prelu.PReLU()
+
+        def call(self, x):
+            return self.act(x)
+
+    with pytest.raises(ValueError, match="pass `sample_input`.*Received: sample_input=None"):
+        export.export_onnx(Subclassed(), tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+# Stacked convolutions over a grid of shapes and layouts --------------------------------
+
+
+def _deploy_cnn(shape, channels, layout, seed=0):
+    """Two Conv2D + PReLU blocks (channels_last whatever the global format),
+    the second PReLU the functional op with constant slopes."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape)
+    x = keras.layers.Conv2D(channels, 3, padding="same", data_format="channels_last")(inputs)
+    options = {"data_format": "channels_last"} if layout == "channelwise" else {}
+    x = keras_prelu.PReLU(layout=layout, alpha_initializer=mixed_sign_slopes(seed), **options)(x)
+    x = keras.layers.Conv2D(channels, 3, padding="same", data_format="channels_last")(x)
+    slopes = np.random.default_rng(seed).uniform(-0.5, 0.8, (channels,)).astype("float32")
+    return keras.Model(inputs, keras_prelu.prelu(x, slopes))
+
+
+# The input sizes that tf2onnx once converted into files onnxruntime refused
+# (0.3.0's kernel wrapped the pattern in a tf.cond), and two that converted.
+GRID_SHAPES = [(10, 10, 6), (8, 8, 3), (56, 56, 32), (16, 16, 16), (5, 7, 2)]
+GRID_LAYOUTS = ["channelwise", "full", "scalar"]
+
+
+@pytest.mark.parametrize("layout", GRID_LAYOUTS)
+@pytest.mark.parametrize("shape", GRID_SHAPES, ids=lambda shape: "x".join(map(str, shape)))
+def test_onnx_export_over_a_grid_of_shapes_and_layouts(tmp_path, shape, layout):
+    """Keras's own ONNX file and the fused one both load in onnxruntime and
+    reproduce the model, with one PRelu node per PReLU."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip(ONNX_CONVERTER[BACKEND])
+    model = _deploy_cnn(shape, shape[-1], layout)
+    x = np.random.default_rng(1).standard_normal((2, *shape)).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(x))
+    model.export(tmp_path / "plain.onnx", format="onnx", verbose=False)
+    np.testing.assert_allclose(
+        _run_onnx(tmp_path / "plain.onnx", x), expected, rtol=1e-5, atol=1e-5
+    )
+    fused = onnx.load(tmp_path / "plain.onnx")
+    export.fuse_onnx_prelu(fused)
+    ops = [node.op_type for node in fused.graph.node]
+    assert ops.count("PRelu") == 2 and not {"If", "Where", "Neg"} & set(ops), ops
+    np.testing.assert_allclose(_run_onnx_model(fused, x), expected, rtol=1e-5, atol=1e-5)
+
+
+# OpenVINO -----------------------------------------------------------------------------
+
+# What a PReLU must not leave in an exported graph: control flow, a finiteness
+# check, or its decomposition.
+NOT_NATIVE_OPENVINO_OPS = {"If", "IsFinite", "ReduceLogicalAnd", "Select", "Relu", "Negative"}
+
+
+def _openvino_run(ov_model, x):
+    import openvino
+
+    # f32, not the bf16 the CPU plugin picks by default on some processors.
+    compiled = openvino.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return compiled(x)[0]
+
+
+def _openvino_ops(ov_model):
+    return [op.get_type_name() for op in ov_model.get_ordered_ops()]
+
+
+@pytest.mark.requires_backend("tensorflow", "torch")
+@pytest.mark.parametrize("layout", GRID_LAYOUTS)
+def test_openvino_export_makes_native_prelu_ops(tmp_path, layout):
+    openvino = pytest.importorskip("openvino")
+    model = _deploy_cnn((10, 10, 6), 6, layout)
+    x = np.random.default_rng(1).standard_normal((1, 10, 10, 6)).astype("float32")
+    # Keras's OpenVINO export takes a str, not a path.
+    model.export(str(tmp_path / "model.xml"), format="openvino", verbose=False)
+    ov_model = openvino.Core().read_model(tmp_path / "model.xml")
+    ops = _openvino_ops(ov_model)
+    assert ops.count("PRelu") == 2 and not NOT_NATIVE_OPENVINO_OPS & set(ops), ops
+    np.testing.assert_allclose(
+        _openvino_run(ov_model, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.requires_backend("jax")
+def test_jax_reaches_openvino_through_onnx(tmp_path):
+    """Keras cannot export a JAX model to OpenVINO (its converter does not
+    read XlaCallModule); OpenVINO reads export_onnx's file, native PRelu
+    included."""
+    openvino = pytest.importorskip("openvino")
+    pytest.importorskip("jax2onnx")
+    model = _deploy_cnn((10, 10, 6), 6, "channelwise")
+    x = np.random.default_rng(1).standard_normal((2, 10, 10, 6)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    export.export_onnx(model, tmp_path / "model.onnx", strict=True)
+    ov_model = openvino.Core().read_model(tmp_path / "model.onnx")
+    ops = _openvino_ops(ov_model)
+    assert ops.count("PRelu") == 2 and not NOT_NATIVE_OPENVINO_OPS & set(ops), ops
+    np.testing.assert_allclose(_openvino_run(ov_model, x), expected, rtol=1e-5, atol=1e-5)
+
+
+# LiteRT -------------------------------------------------------------------------------
+
+
+@pytest.mark.requires_backend("tensorflow")
+@pytest.mark.parametrize("layout", GRID_LAYOUTS)
+def test_litert_export_makes_native_prelu_ops(tmp_path, layout):
+    pytest.importorskip("ai_edge_litert")
+    model = _deploy_cnn((10, 10, 6), 6, layout)
+    x = np.random.default_rng(1).standard_normal((1, 10, 10, 6)).astype("float32")
+    model.export(tmp_path / "model.tflite", format="litert", verbose=False)
+    interpreter = _tflite_interpreter((tmp_path / "model.tflite").read_bytes())
+    output = _run_tflite(interpreter, x)
+    assert [name for name, _ in _tflite_ops(interpreter)].count("PRELU") == 2
+    assert {name for name, _ in _tflite_ops(interpreter)} == {"CONV_2D", "PRELU"}
+    np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.requires_backend("tensorflow")
+@pytest.mark.parametrize("name", ["channelwise_last", "functional_op", "full"])
+def test_litert_from_a_jax_model_through_its_keras_file(tmp_path, name):
+    """Keras exports LiteRT from TensorFlow (and PyTorch) only: a JAX model
+    goes through its `.keras` file, loaded here under TensorFlow."""
+    pytest.importorskip("ai_edge_litert")
+    path = ROOT / "saved_models" / "0.2.0" / "jax" / f"{name}.keras"
+    stored = np.load(path.with_suffix(".npz"), allow_pickle=False)
+    model = keras_prelu.saving.load_model(path, compile=False)
+    model.export(tmp_path / "model.tflite", format="litert", verbose=False)
+    interpreter = _tflite_interpreter((tmp_path / "model.tflite").read_bytes())
+    output = _run_tflite(interpreter, stored["input"])
+    assert "PRELU" in {name for name, _ in _tflite_ops(interpreter)}
+    np.testing.assert_allclose(output, stored["output"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.requires_backend("torch")
+def test_litert_export_from_torch(tmp_path):
+    """Needs the litert-torch package (not in this project's extras)."""
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_litert")
+    model = _deploy_cnn((10, 10, 6), 6, "channelwise")
+    x = np.random.default_rng(1).standard_normal((1, 10, 10, 6)).astype("float32")
+    model.export(tmp_path / "model.tflite", format="litert", verbose=False)
+    interpreter = _tflite_interpreter((tmp_path / "model.tflite").read_bytes())
+    np.testing.assert_allclose(
+        _run_tflite(interpreter, x), keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+    assert [name for name, _ in _tflite_ops(interpreter)].count("PRELU") == 2
+
+
+# PyTorch: .pt2 and traced graphs ------------------------------------------------------
+
+
+@pytest.mark.requires_backend("torch")
+def test_torch_export_to_pt2_loads_back(tmp_path):
+    import torch
+
+    model = _deploy_cnn((10, 10, 6), 6, "channelwise")
+    x = np.random.default_rng(1).standard_normal((1, 10, 10, 6)).astype("float32")
+    model.export(tmp_path / "model.pt2", format="torch", verbose=False)
+    program = torch.export.load(tmp_path / "model.pt2")
+    output = program.module()(torch.from_numpy(x)).detach().cpu().numpy()
+    np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5)
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "aten.where.self" in targets and not any("prelu_kernel" in t for t in targets), targets
+
+
+@pytest.mark.requires_backend("torch")
+@pytest.mark.parametrize("layout", [*GRID_LAYOUTS, "channels_first", "middle_axis"])
+def test_torch_jit_trace_records_public_ops_only(layout):
+    """What Keras's OpenVINO route traces: the public `aten::prelu` (or the
+    `where` form for a slope shared along the outer axes only), never a
+    private kernel."""
+    import torch
+
+    options = {
+        "channels_first": {"layout": "channelwise", "data_format": "channels_first"},
+        "middle_axis": {"shared_axes": [2]},
+    }.get(layout, {"layout": layout})
+    model = keras.Sequential([keras.Input((4, 5, 6)), keras_prelu.PReLU(**options)])
+    x = torch.randn(2, 4, 5, 6, device=keras.ops.convert_to_tensor(0.0).device)
+    traced = torch.jit.trace(model, (x,), check_trace=False)
+    ops = set(_traced_ops(traced.inlined_graph))
+    assert not {op for op in ops if "prelu_kernel" in op}, ops
+    assert ("aten::where" if layout == "middle_axis" else "aten::prelu") in ops, ops
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def _traced_ops(graph):
+    """Every node kind of a TorchScript graph, inside the subgraphs that
+    record autograd Functions too."""
+    for node in graph.nodes():
+        yield node.kind()
+        if "Subgraph" in node.attributeNames():
+            yield from _traced_ops(node.g("Subgraph"))
+        for block in node.blocks():
+            yield from _traced_ops(block)

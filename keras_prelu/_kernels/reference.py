@@ -15,11 +15,10 @@ which compares false, takes the negative branch: f(NaN) = NaN, df/dx =
 alpha and df/dalpha = NaN. `+inf` maps to `+inf` with df/dalpha = 0, `-inf`
 to `alpha * -inf` with df/dalpha = -inf.
 
-A non-finite slope (inf, -inf or NaN; under mixed precision, any slope
-beyond float16's 65504) changes only the negative branch: for `x >= 0`,
-f(x) = x and df/dx = 1 whatever the slope, so `alpha = inf` maps
-`[-2, -0, 0, 3]` to `[-inf, -0, 0, 3]`; for `x < 0`, f(x) = alpha * x and
-df/dx = alpha (inf, -inf or NaN), as IEEE arithmetic gives them.
+The convention is for finite slopes. A NaN or infinite slope (training
+diverged; under mixed precision, also any slope beyond float16's 65504)
+gives unspecified results, NaN allowed, in every kernel; this one happens
+to keep f(x) = x for x >= 0.
 
 The slope gradient is summed over the axes `alpha` is broadcast along.
 Here it is left to the backend's automatic differentiation, which sums a

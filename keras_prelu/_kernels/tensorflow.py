@@ -2,18 +2,16 @@
 both with our gradient.
 
 `prelu` (inference, export, the functional op) computes
-`relu(x) + (-alpha) * relu(-x)`: exactly the op pattern the TFLite converter
-fuses into its native PRELU op, and the one tf2onnx writes as ops that
-`keras_prelu.export` fuses into ONNX `PRelu`. Its values equal the
-reference's for every finite slope (as values: adding the two terms can
-turn a -0.0 output into +0.0), but `-alpha * relu(-x)` is `inf * 0 =
-NaN` for x >= 0 when the slope is not finite, so such a slope takes
-`where(x >= 0, x, alpha * x)` instead: chosen in Python when running
-eagerly, by a `tf.cond` on the slope inside a graph (the converters see a
-constant slope and keep only the fused branch).
+`relu(x) + (-alpha) * relu(-x)`: exactly the op pattern that the TFLite and
+OpenVINO converters fuse into their native PReLU ops, and the one tf2onnx
+writes as ops that `keras_prelu.export` fuses into ONNX `PRelu`. Its values
+equal the reference's for every finite slope (as values: adding the two
+terms can turn a -0.0 output into +0.0). A NaN or infinite slope, which
+means training diverged, gives NaN where x >= 0 (`inf * 0`): such outputs
+are unspecified, as in `keras.layers.PReLU`.
 
-`prelu_training` computes `where(x >= 0, x, alpha * x)` directly, exact for
-any slope and with fewer passes over memory; on large tensors its forward
+`prelu_training` computes `where(x >= 0, x, alpha * x)` directly, with
+fewer passes over memory; on large tensors its forward
 and backward are each compiled by XLA.
 
 Function transforms: reverse mode (nested tapes, `tape.jacobian`,
@@ -124,25 +122,16 @@ def _fused_pattern(x, slopes):
     missing = (x.shape.rank or 0) - 1 - (slopes.shape.rank or 0)
     if missing > 0 and slopes.shape.is_fully_defined():
         slopes = tf.reshape(slopes, [1] * missing + slopes.shape.as_list())
-    negated = -slopes
-    return lambda: tf.nn.relu(x) + negated * tf.nn.relu(-x)
+    return tf.nn.relu(x) + (-slopes) * tf.nn.relu(-x)
 
 
 @tf.custom_gradient
 def _prelu(x, alpha):
-    slopes = _in_dtype(alpha, x.dtype)
-    fused = _fused_pattern(x, slopes)
-    finite = tf.reduce_all(tf.math.is_finite(slopes))
-    if tf.executing_eagerly():
-        output = fused() if bool(finite) else _exact_forward(x, slopes)
-    else:
-        output = tf.cond(finite, fused, lambda: _exact_forward(x, slopes))
-
     def grad(upstream):
         gradients = _compiled_gradients if _is_large(x) else _gradients
         return gradients(x, alpha, upstream)
 
-    return output, grad
+    return _fused_pattern(x, _in_dtype(alpha, x.dtype)), grad
 
 
 @tf.custom_gradient

@@ -1,13 +1,17 @@
-"""PyTorch PReLU kernel: torch's fused forward, a backward for our convention.
+"""PyTorch PReLU kernel: torch's own PReLU forward, a backward for our convention.
 
-`torch.nn.functional.prelu` only takes a slope per channel at dim 1, so the
-forward calls the broadcasting kernel behind it, `aten._prelu_kernel`. It
-computes `x > 0 ? x : alpha * x`, the reference's values except at x == 0
-when the slope is not finite (`inf * 0 = NaN`), so a non-finite slope takes
-`torch.where(x >= 0, x, alpha * x)` instead. With a negative slope it also
-flips the sign of a zero (`-0.5 * -0.0` is +0.0, where f(-0.0) is -0.0):
-equal values, kept, because the exact alternatives (a check for zeros, or
-`torch.where`) cost several times the fused kernel's time.
+The forward is `torch.prelu`, the public op behind `torch.nn.PReLU`, which
+takes one slope per entry of dim 1: the slope's axes are first flattened
+onto dim 1 (views, no copies), so a channel-wise slope in channels_last,
+a full slope or a scalar all run torch's vectorised kernel. Tracers
+record that public op: `torch.jit.trace` (Keras's OpenVINO route, whose
+converter maps it to one native `PRelu`) and the TorchScript ONNX exporter
+(which takes the Function's `symbolic`, one ONNX `PRelu`). A slope whose
+axes are not contiguous (sharing only a middle axis) takes
+`torch.where(x >= 0, x, alpha * x)`. `torch.prelu` computes `alpha * x` at
+x == 0, so with a negative slope a zero output has the other sign (equal
+values); with a NaN or infinite slope, `inf * 0` makes it NaN: such slopes
+mean training diverged, and their outputs are unspecified.
 
 Its backward, `aten._prelu_kernel_backward`, puts x == 0 on the negative
 branch (d/dx = alpha) where our convention has the identity branch, and on
@@ -20,10 +24,11 @@ stay in cache; the only full-size buffer is the input gradient itself, as
 for ReLU. The measurements are in benchmarks/README.md.
 
 Elsewhere (CUDA, or a backward that is itself differentiated) the fused
-kernels are used with the x == 0 entries patched, and under `torch.compile`
-(whose compiler fuses it) and where a torch build lacks them, a plain
-`torch.where` formulation with the same results (under torch.compile, in a
-Function without `jvp`, which Dynamo cannot trace).
+backward is used with the x == 0 entries patched, and under `torch.compile`
+and `torch.export` (whose compilers fuse it) and where a torch build lacks
+those kernels, a plain `torch.where` formulation with the same results
+(under torch.compile, in a Function without `jvp`, which Dynamo cannot
+trace).
 
 Function transforms: every kernel has a `jvp` (forward mode, through
 `torch.autograd.forward_ad`), and its backward is differentiable again when
@@ -42,7 +47,7 @@ import torch
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 
 _ATEN = torch.ops.aten
-_HAS_FUSED_KERNELS = hasattr(_ATEN, "_prelu_kernel") and hasattr(_ATEN, "_prelu_kernel_backward")
+_HAS_FUSED_BACKWARD = hasattr(_ATEN, "_prelu_kernel_backward")
 _HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "lerp")
 # Elements of x per slice in the CPU backward: 1 MiB of float32, so that the
 # slice's temporaries stay in cache.
@@ -61,28 +66,15 @@ def _slopes(alpha, dtype):
     return alpha if alpha.dtype == dtype else alpha.to(dtype)
 
 
-# The checks below look at a few numbers (slopes, or their summed
-# gradient) of CPU tensors only, so they cost no device synchronisation;
-# NumPy answers them with less per-call overhead than torch's operator
-# dispatch, which matters for small activations. Dtypes NumPy lacks
-# (bfloat16) go through torch.
-
-
-def _as_numpy(values):
-    try:
-        return values.detach().numpy()
-    except TypeError:
-        return None
-
-
-def _all_finite(values):
-    array = _as_numpy(values)
-    return bool(torch.isfinite(values).all()) if array is None else bool(np.isfinite(array).all())
-
-
+# The check below looks at the summed slope gradient of CPU tensors only, so
+# it costs no device synchronisation; NumPy answers it with less per-call
+# overhead than torch's operator dispatch, which matters for small
+# activations. Dtypes NumPy lacks (bfloat16) go through torch.
 def _any_nan(values):
-    array = _as_numpy(values)
-    return bool(torch.isnan(values).any()) if array is None else bool(np.isnan(array).any())
+    try:
+        return bool(np.isnan(values.detach().numpy()).any())
+    except TypeError:
+        return bool(torch.isnan(values).any())
 
 
 def _sum_to_alpha(per_element, alpha):
@@ -98,14 +90,33 @@ def _forward_where(x, alpha):
     return torch.where(x >= 0, x, x * _slopes(alpha, x.dtype))
 
 
-def _forward_fused(x, alpha):
+def _slope_block(x_ndim, alpha_shape):
+    """The first and last axes of x along which the slope varies, as a
+    contiguous block; `()` for a single slope, None if not contiguous."""
+    offset = x_ndim - len(alpha_shape)
+    varying = [offset + i for i, dim in enumerate(alpha_shape) if dim != 1]
+    if not varying:
+        return ()
+    if varying[-1] - varying[0] + 1 != len(varying):
+        return None
+    return varying[0], varying[-1]
+
+
+def _forward(x, alpha):
     slopes = _slopes(alpha, x.dtype)
-    if x.device.type == "cpu":
-        if _all_finite(slopes):
-            return _ATEN._prelu_kernel(x, slopes)
+    block = _slope_block(x.ndim, slopes.shape) if x.ndim else None
+    if block is None:
         return _forward_where(x, slopes)
-    # No host synchronisation to check the slopes: patch x == 0 always.
-    return torch.where(x == 0, x, _ATEN._prelu_kernel(x, slopes))
+    if not block:
+        return torch.prelu(x, slopes.reshape(1))
+    # Bring the slope's axes onto dim 1, as one axis: `flatten`, not a
+    # reshape to sizes read here, so traced graphs keep dynamic shapes.
+    first, last = block
+    flat = x.unsqueeze(0) if first == 0 else x.flatten(0, first - 1)
+    first, last = 1, last - first + 1
+    if last > first:
+        flat = flat.flatten(first, last)
+    return torch.prelu(flat, slopes.reshape(-1)).reshape_as(x)
 
 
 def _backward_fused(upstream, x, alpha, need_alpha=True):
@@ -152,9 +163,8 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
         grad_x   = upstream * lerp(alpha, 1, p)   exactly upstream * alpha or upstream
         d alpha += sum(min(x, 0) * upstream)
     `lerp(alpha, 1, 0)` is alpha + 0 * (1 - alpha) and `lerp(alpha, 1, 1)`
-    is 1 - (1 - alpha) * 0, exact for a finite slope (a non-finite one takes
-    `_backward_where`). A NaN x, which belongs to the negative branch, gets
-    upstream here, but its slope-gradient term is NaN, as is that of a
+    is 1 - (1 - alpha) * 0, exact for a finite slope. A NaN x, which belongs
+    to the negative branch, gets upstream here, but its slope-gradient term is NaN, as is that of a
     non-finite upstream gradient next to x >= 0 (0 * inf, where the
     reference has 0): so a NaN in the summed slope gradient sends the whole
     backward to `_backward_where` instead. A frozen slope has no such sum, so
@@ -162,9 +172,8 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     n = `threshold_backward(1, -x, 0)` and grad_x = upstream * lerp(1, alpha, n).
     """
     slopes = _slopes(alpha, x.dtype)
-    # Differentiated again (its out= kernels record no graph), or a
-    # non-finite slope.
-    if torch.is_grad_enabled() or not _all_finite(slopes):
+    # Differentiated again: its out= kernels record no graph.
+    if torch.is_grad_enabled():
         return _backward_where(upstream, x, alpha, need_alpha)
     grad_x = torch.empty_like(x)
     rows = _slice_rows(x, alpha)
@@ -221,13 +230,6 @@ def _smallest_subnormal(dtype):
     return info.smallest_normal * info.eps
 
 
-def _forward(x, alpha):
-    # Never under torch.compile: `apply` below takes _CompilablePReLU there.
-    if _HAS_FUSED_KERNELS:
-        return _forward_fused(x, alpha)
-    return _forward_where(x, alpha)
-
-
 def _backward(upstream, x, alpha, need_alpha=True):
     if torch.is_grad_enabled() or _is_compiling():
         # Differentiated again, or traced by torch.compile (its compiled
@@ -235,7 +237,7 @@ def _backward(upstream, x, alpha, need_alpha=True):
         return _backward_where(upstream, x, alpha, need_alpha)
     if x.device.type == "cpu" and _HAS_VECTOR_KERNELS:
         return _backward_sliced(upstream, x, alpha, need_alpha)
-    if _HAS_FUSED_KERNELS:
+    if _HAS_FUSED_BACKWARD:
         return _backward_fused(upstream, x, alpha, need_alpha)
     return _backward_where(upstream, x, alpha, need_alpha)
 
@@ -341,7 +343,7 @@ def _make_function(forward_kernel, backward_kernel):
 
 prelu = _make_function(_forward, _backward)
 # Fixed kernel pairs, for tests and for comparing them.
-prelu_fused = _make_function(_forward_fused, _backward_fused) if _HAS_FUSED_KERNELS else None
+prelu_fused = _make_function(_forward, _backward_fused) if _HAS_FUSED_BACKWARD else None
 prelu_sliced = _make_function(_forward, _backward_sliced) if _HAS_VECTOR_KERNELS else None
 prelu_where = _make_function(_forward_where, _backward_where)
 
