@@ -585,13 +585,12 @@ def test_openvino_export_makes_native_prelu_ops(tmp_path, layout):
     )
 
 
-@pytest.mark.requires_backend("jax")
-def test_jax_reaches_openvino_through_onnx(tmp_path):
-    """Keras cannot export a JAX model to OpenVINO (its converter does not
-    read XlaCallModule); OpenVINO reads export_onnx's file, native PRelu
-    included."""
+def test_openvino_reads_export_onnx_files(tmp_path):
+    """JAX's route to OpenVINO, since Keras cannot export a JAX model to it
+    (its converter does not read XlaCallModule): OpenVINO reads export_onnx's
+    file, native PRelu included."""
     openvino = pytest.importorskip("openvino")
-    pytest.importorskip("jax2onnx")
+    pytest.importorskip(ONNX_CONVERTER[BACKEND])
     model = _deploy_cnn((10, 10, 6), 6, "channelwise")
     x = np.random.default_rng(1).standard_normal((2, 10, 10, 6)).astype("float32")
     expected = model.predict(x, verbose=0)

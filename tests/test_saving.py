@@ -138,3 +138,16 @@ def test_functional_model_with_the_symbolic_op_saves_and_loads(tmp_path, alpha_k
         np.testing.assert_array_equal(_numpy(loaded(x_data)), expected)
         op_names = [op.name for op in loaded.operations if type(op).__name__ == "PReLUOp"]
         assert len(op_names) == 2 and all(name.startswith("prelu") for name in op_names)
+
+
+def test_a_diverged_model_saves_and_loads_for_inspection(tmp_path):
+    """NaN and infinite slopes give unspecified outputs, but the checkpoint
+    keeps them: both loaders return them as they were saved."""
+    model = every_layout_model()
+    slopes = model.get_layer("full").get_weights()[0]
+    slopes.flat[:3] = [np.nan, np.inf, -np.inf]
+    model.get_layer("full").set_weights([slopes])
+    model.save(tmp_path / "diverged.keras")
+    for load in (saving.load_model, keras.saving.load_model):
+        loaded = load(tmp_path / "diverged.keras").get_layer("full")
+        np.testing.assert_array_equal(loaded.get_weights()[0], slopes)
