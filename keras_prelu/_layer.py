@@ -1,8 +1,5 @@
 """The `keras_prelu.PReLU` layer."""
 
-import contextlib
-import contextvars
-import math
 import numbers
 from typing import Any
 
@@ -15,7 +12,6 @@ from keras import regularizers
 from keras_prelu import _kernels
 from keras_prelu._ops import Tensor
 from keras_prelu._ops import check_real_dtype
-from keras_prelu._ops import is_float_dtype
 from keras_prelu._ops import prelu
 
 LAYOUTS = ("full", "channelwise", "scalar")
@@ -24,7 +20,15 @@ DEFAULT_SLOPE = 0.25
 
 
 def _is_axis_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int(value, name: str, meaning: str = "") -> int:
+    """`value` as an int if it is a positive integer (not a bool), else a
+    `ValueError` naming `name` (and saying what it is, with `meaning`)."""
+    if not _is_axis_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int{meaning}. Received: {name}={value!r}")
+    return int(value)
 
 
 def _validate_shared_axes(shared_axes) -> list[int] | None:
@@ -77,7 +81,7 @@ def _check_float_policy(policy) -> None:
     a ReLU), and a bool or integer computation gives no meaningful output.
     """
     for dtype in (policy.variable_dtype, policy.compute_dtype):
-        if dtype is None or not is_float_dtype(dtype):
+        if dtype is None or not keras.backend.is_float_dtype(dtype):
             raise ValueError(
                 "PReLU needs a floating-point dtype: its slopes are fractions "
                 "that an integer or bool variable would truncate. Use float16, "
@@ -161,15 +165,11 @@ def _resolve_initializer(alpha_initializer, variable_dtype: str):
             f"Invalid `alpha_initializer`: {error} Received: "
             f"alpha_initializer={alpha_initializer!r}"
         ) from error
-    _check_initializer(initializer, variable_dtype)
-    return initializer
-
-
-def _check_initializer(initializer, variable_dtype: str) -> None:
     if isinstance(initializer, initializers.Constant):
         _check_constant_slope(
             initializer.value, variable_dtype, f"Constant(value={initializer.value!r})"
         )
+    return initializer
 
 
 def _check_input_shape(input_shape) -> tuple:
@@ -186,107 +186,127 @@ def _check_input_shape(input_shape) -> tuple:
     return tuple(None if dim is None else int(dim) for dim in shape)
 
 
-# The number of slope bytes PReLU layers may still allocate while
-# `keras_prelu.saving` loads a file: a file's stored weights bound the slopes
-# it can legitimately declare, so a layer asking for more is refused before
-# the allocation. None (the default) means no limit.
-_SLOPE_BYTES_BUDGET = contextvars.ContextVar("keras_prelu_slope_bytes_budget", default=None)
+def _check_layout(layout, shared_axes, data_format) -> tuple[list[int] | None, str | None]:
+    """Validates the arguments that place the slopes; returns the normalised
+    `shared_axes` and `data_format`."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
+    axes = _validate_shared_axes(shared_axes)
+    if axes is not None and layout != "full":
+        raise ValueError(
+            "`shared_axes` can only be combined with layout='full'; "
+            f"layout={layout!r} already fixes which axes share a slope. "
+            f"Received: shared_axes={shared_axes!r}, layout={layout!r}"
+        )
+    if layout == "channelwise":
+        return axes, check_data_format(data_format)
+    if data_format is not None:
+        raise ValueError(
+            "`data_format` only applies to layout='channelwise'. "
+            f"Received: data_format={data_format!r}, layout={layout!r}"
+        )
+    return axes, None
 
 
-@contextlib.contextmanager
-def slope_bytes_budget(limit: int):
-    """Within the block, PReLU layers together build at most `limit` slope bytes."""
-    token = _SLOPE_BYTES_BUDGET.set([int(limit)])
-    try:
-        yield
-    finally:
-        _SLOPE_BYTES_BUDGET.reset(token)
+def _normalized_shared_axes(shared_axes, rank: int) -> set[int]:
+    normalized = set()
+    for axis in shared_axes or ():
+        positive = axis + rank if axis < 0 else axis
+        if positive == 0:
+            raise ValueError(
+                f"`shared_axes` cannot include the batch axis: axis {axis} "
+                f"is axis 0 of a rank-{rank} input. Received: shared_axes={shared_axes}"
+            )
+        if not 0 < positive < rank:
+            raise ValueError(
+                f"`shared_axes` must be in [1, {rank - 1}] or [{-(rank - 1)}, -1] for a "
+                f"rank-{rank} input; axis {axis} is out of range. "
+                f"Received: shared_axes={shared_axes}"
+            )
+        normalized.add(positive)
+    return normalized
+
+
+def _slope_axes(layer, input_shape) -> set[int]:
+    """The non-batch axes that get their own slopes (are not shared)."""
+    rank = len(input_shape)
+    if layer.layout == "scalar":
+        return set()
+    if layer.layout == "channelwise":
+        if rank < 2:
+            raise ValueError(
+                "layout='channelwise' needs inputs of rank >= 2, "
+                f"(batch, ..., channels). Received: input_shape={input_shape}"
+            )
+        return {channel_axis(layer.data_format, rank)}
+    return set(range(1, rank)) - _normalized_shared_axes(layer.shared_axes, rank)
+
+
+def alpha_shape(layer, input_shape) -> tuple[tuple, set[int]]:
+    """The slope shape of `layer` for `input_shape`, and the axes with their
+    own slopes. Validates everything `build` needs without allocating."""
+    input_shape = _check_input_shape(input_shape)
+    rank = len(input_shape)
+    if rank < 1:
+        raise ValueError(
+            f"PReLU needs inputs with a batch axis. Received: input_shape={input_shape}"
+        )
+    slope_axes = _slope_axes(layer, input_shape)
+    unknown = sorted(axis for axis in slope_axes if input_shape[axis] is None)
+    if unknown and layer.layout == "channelwise":
+        raise ValueError(
+            f"The channel axis {unknown[0]} ({layer.data_format}) must have a known "
+            f"size for layout='channelwise'. Received: input_shape={input_shape}"
+        )
+    if unknown:
+        suggestion = sorted(set(unknown) | _normalized_shared_axes(layer.shared_axes, rank))
+        raise ValueError(
+            f"Axes {unknown} of the input have unknown size (None), so they need a "
+            f"shared slope: pass shared_axes={suggestion}, or layout='channelwise' for "
+            f"one slope per channel. Received: input_shape={input_shape}, "
+            f"shared_axes={layer.shared_axes}"
+        )
+    if layer.layout == "scalar":
+        return (), slope_axes
+    shape = tuple(input_shape[axis] if axis in slope_axes else 1 for axis in range(1, rank))
+    return shape, slope_axes
 
 
 @keras.saving.register_keras_serializable(package="keras_prelu")
 class PReLU(keras.layers.Layer):
-    """Parametric Rectified Linear Unit, correct and identical on every backend.
-
-    Takes the arguments of `keras.layers.PReLU`, plus one-argument
-    channel-wise and scalar slope layouts. It is not quite a drop-in
-    replacement: the default slope is 0.25 where the built-in starts at 0
-    (pass `alpha_initializer="zeros"` to train as before), negative
-    `shared_axes` count from the end as in Python (the built-in reads them
-    off by one; `keras_prelu.migration.from_builtin_prelu` translates
-    them), a saved model that uses this layer loads after
-    `import keras_prelu`, and the gradient at exactly `x == 0` is 1, not 0.
+    """Parametric Rectified Linear Unit, with a learned slope for negative inputs.
 
     Formula:
     ```
     f(x) = x          if x >= 0
     f(x) = alpha * x  if x < 0
     ```
-    where `alpha` is a learned array. The gradient with respect to `x` is 1
-    for `x >= 0` (1 at `x == 0`, where `keras.layers.PReLU` gives 0) and
-    `alpha` otherwise; the gradient with respect to `alpha` is `x` for `x < 0`,
-    else 0, summed over the batch and the shared axes.
-
-    Slope layouts:
-
-    - `layout="full"` (the Keras default): one slope per input element,
-      except along `shared_axes`.
-    - `layout="channelwise"`: one slope per channel, like
-      `torch.nn.PReLU(num_parameters=C)`. The channel axis follows
-      `data_format`; the spatial dimensions may be unknown (`None`).
-    - `layout="scalar"`: one slope for the whole tensor, like
-      `torch.nn.PReLU()` (`num_parameters=1`).
+    The gradient is 1 at `x == 0`, and identical on every backend. Not quite a
+    drop-in for `keras.layers.PReLU`: see docs/layer.md.
 
     Args:
-        alpha_initializer: Initializer for the slopes, or a number for a
-            constant slope. Defaults to `keras_prelu.DEFAULT_SLOPE` (`0.25`,
-            He et al. 2015 and `torch.nn.PReLU`); pass `"zeros"` to
-            reproduce `keras.layers.PReLU`'s default. A number or a
-            `Constant` initializer must be a real number that is finite in
-            the slopes' dtype (the layer's variable dtype) and in float32,
-            the dtype of a Keras `Constant` on TensorFlow: NaN, infinity,
-            `1e308` (infinity in float32, also for a float64 layer) or `1e5`
-            with `dtype="float16"` raise a `ValueError`. `None`
-            raises a `ValueError` too, rather than falling back to Keras's
-            random default initializer.
+        alpha_initializer: Initializer for the slopes, or a number (finite in
+            the slopes' dtype). Defaults to `keras_prelu.DEFAULT_SLOPE`
+            (0.25); `"zeros"` gives `keras.layers.PReLU`'s default.
         alpha_regularizer: Regularizer for the slopes. Defaults to `None`.
-            He et al. 2015 advise against weight decay on the slopes.
         alpha_constraint: Constraint for the slopes. Defaults to `None`.
         shared_axes: int, or list/tuple of ints. Axes along which one slope
-            is shared, with `layout="full"` only. Axis 0 is the batch and is
-            always shared, so it is rejected; negative axes count from the end
-            as in Python, so on `(batch, H, W, C)` inputs `shared_axes=[-3, -2]`
-            (or `[1, 2]`) gives one slope per channel. Duplicate axes,
-            including one axis named by both its positive and negative index,
-            are merged. Defaults to `None`.
-        layout: `"full"`, `"channelwise"` or `"scalar"`, as described above.
-            Defaults to `"full"`.
-        data_format: `"channels_last"` or `"channels_first"`: where the
-            channel axis is for `layout="channelwise"` (last axis, or axis 1).
-            Defaults to `keras.config.image_data_format()` at construction; it
-            is stored in the config, so a saved model keeps its meaning.
-            Only valid with `layout="channelwise"`.
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
-            The dtype (or dtype policy) must be floating point for both the
-            slopes and the computation: float16, bfloat16, float32, float64
-            or a mixed policy such as `"mixed_float16"`; an integer or bool
-            dtype raises a `ValueError`.
-
-    Input shape:
-        Any rank of at least 2 (`(batch, ...)`); `layout="scalar"` and
-        `layout="full"` also accept rank 1. Integer and bool inputs are cast
-        to the layer's compute dtype on every backend; complex inputs raise
-        a `TypeError` (their imaginary part would be dropped).
-
-    Output shape:
-        Same as the input. Masks pass through unchanged.
+            is shared (`layout="full"` only); negative axes count from the
+            end, as in Python. Defaults to `None`.
+        layout: `"full"` (one slope per element, but for `shared_axes`),
+            `"channelwise"` (one per channel, like `torch.nn.PReLU(C)`) or
+            `"scalar"` (one in all). Defaults to `"full"`.
+        data_format: `"channels_last"` or `"channels_first"`: the channel
+            axis of `layout="channelwise"`, whose only argument it is.
+            Defaults to `keras.config.image_data_format()`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`
+            (a floating dtype or a mixed policy).
 
     Example:
 
-    >>> model = keras.Sequential([
-    ...     keras.Input((None, None, 3)),
-    ...     keras.layers.Conv2D(16, 3),
-    ...     keras_prelu.PReLU(layout="channelwise"),  # 16 slopes
-    ... ])
+    >>> layer = keras_prelu.PReLU(layout="channelwise")
+    >>> layer(keras.ops.ones((2, 8, 8, 16))).shape
+    (2, 8, 8, 16)
 
     References:
         - [He et al., 2015](https://arxiv.org/abs/1502.01852)
@@ -305,116 +325,22 @@ class PReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         _check_float_policy(self.dtype_policy)
         self.supports_masking = True
-        if layout not in LAYOUTS:
-            raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
-        self.shared_axes = _validate_shared_axes(shared_axes)
-        if self.shared_axes is not None and layout != "full":
-            raise ValueError(
-                "`shared_axes` can only be combined with layout='full'; "
-                f"layout={layout!r} already fixes which axes share a slope. "
-                f"Received: shared_axes={shared_axes!r}, layout={layout!r}"
-            )
-        if layout == "channelwise":
-            data_format = check_data_format(data_format)
-        elif data_format is not None:
-            raise ValueError(
-                "`data_format` only applies to layout='channelwise'. "
-                f"Received: data_format={data_format!r}, layout={layout!r}"
-            )
         self.layout = layout
-        self.data_format = data_format
+        self.shared_axes, self.data_format = _check_layout(layout, shared_axes, data_format)
         self.alpha_initializer = _resolve_initializer(
             alpha_initializer, self.dtype_policy.variable_dtype
         )
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
 
-    def _normalized_shared_axes(self, rank: int) -> set[int]:
-        normalized = set()
-        for axis in self.shared_axes or ():
-            positive = axis + rank if axis < 0 else axis
-            if positive == 0:
-                raise ValueError(
-                    f"`shared_axes` cannot include the batch axis: axis {axis} "
-                    f"is axis 0 of a rank-{rank} input. "
-                    f"Received: shared_axes={self.shared_axes}"
-                )
-            if not 0 < positive < rank:
-                raise ValueError(
-                    f"`shared_axes` must be in [1, {rank - 1}] or "
-                    f"[{-(rank - 1)}, -1] for a rank-{rank} input; axis {axis} "
-                    f"is out of range. Received: shared_axes={self.shared_axes}"
-                )
-            normalized.add(positive)
-        return normalized
-
-    def _slope_axes(self, input_shape) -> set[int]:
-        """The non-batch axes that get their own slopes (are not shared)."""
-        rank = len(input_shape)
-        if self.layout == "scalar":
-            return set()
-        if self.layout == "channelwise":
-            if rank < 2:
-                raise ValueError(
-                    "layout='channelwise' needs inputs of rank >= 2, "
-                    f"(batch, ..., channels). Received: input_shape={input_shape}"
-                )
-            return {channel_axis(self.data_format, rank)}
-        return set(range(1, rank)) - self._normalized_shared_axes(rank)
-
-    def _alpha_shape(self, input_shape) -> tuple[tuple, set[int]]:
-        """The slope shape for `input_shape`, and the axes with their own slopes.
-
-        Validates everything `build` needs without allocating anything.
-        """
-        input_shape = _check_input_shape(input_shape)
-        rank = len(input_shape)
-        if rank < 1:
-            raise ValueError(
-                f"PReLU needs inputs with a batch axis. Received: input_shape={input_shape}"
-            )
-        slope_axes = self._slope_axes(input_shape)
-        unknown = sorted(axis for axis in slope_axes if input_shape[axis] is None)
-        if unknown:
-            if self.layout == "channelwise":
-                raise ValueError(
-                    f"The channel axis {unknown[0]} ({self.data_format}) must "
-                    "have a known size for layout='channelwise'. "
-                    f"Received: input_shape={input_shape}"
-                )
-            suggestion = sorted(set(unknown) | self._normalized_shared_axes(rank))
-            raise ValueError(
-                f"Axes {unknown} of the input have unknown size (None), so "
-                "they need a shared slope: pass "
-                f"shared_axes={suggestion}, or layout='channelwise' for one "
-                f"slope per channel. Received: input_shape={input_shape}, "
-                f"shared_axes={self.shared_axes}"
-            )
-        if self.layout == "scalar":
-            return (), slope_axes
-        shape = tuple(input_shape[axis] if axis in slope_axes else 1 for axis in range(1, rank))
-        return shape, slope_axes
-
-    def _slope_bytes(self, alpha_shape) -> int:
-        itemsize = _numpy_dtype(self.dtype_policy.variable_dtype).itemsize
-        return math.prod(alpha_shape) * itemsize
+    # A policy set after construction is checked as it enters too.
+    @keras.layers.Layer.dtype_policy.setter
+    def dtype_policy(self, value: Any) -> None:
+        _check_float_policy(keras.dtype_policies.get(value))
+        keras.layers.Layer.dtype_policy.fset(self, value)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        _check_float_policy(self.dtype_policy)
-        _check_initializer(self.alpha_initializer, self.dtype_policy.variable_dtype)
-        input_shape = _check_input_shape(input_shape)
-        param_shape, slope_axes = self._alpha_shape(input_shape)
-        budget = _SLOPE_BYTES_BUDGET.get()
-        if budget is not None:
-            needed = self._slope_bytes(param_shape)
-            if needed > budget[0]:
-                raise ValueError(
-                    f"PReLU layer '{self.name}' asks for slopes of shape "
-                    f"{param_shape} ({needed} bytes), more than the file being "
-                    f"loaded stores ({budget[0]} bytes of weights left); refusing "
-                    f"to allocate them. Received: input_shape={input_shape}"
-                )
-            budget[0] -= needed
+        param_shape, slope_axes = alpha_shape(self, input_shape)
         self.alpha = self.add_weight(
             shape=param_shape,
             name="alpha",
@@ -425,7 +351,7 @@ class PReLU(keras.layers.Layer):
             autocast=False,
         )
         self.input_spec = keras.InputSpec(
-            ndim=len(input_shape), axes={axis: input_shape[axis] for axis in slope_axes}
+            ndim=len(input_shape), axes={axis: int(input_shape[axis]) for axis in slope_axes}
         )
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:

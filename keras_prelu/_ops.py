@@ -12,11 +12,6 @@ from keras_prelu import _kernels
 Tensor: TypeAlias = Any
 
 
-def is_float_dtype(dtype) -> bool:
-    """Whether `dtype` is a floating-point dtype (bfloat16 and float8 included)."""
-    return "float" in keras.backend.standardize_dtype(dtype)
-
-
 def check_real_dtype(dtype, name: str) -> None:
     """Raises a `TypeError` unless `dtype` is a float, integer or bool dtype.
 
@@ -47,9 +42,9 @@ def _output_dtype(x_dtype, alpha_dtype) -> str:
     """
     check_real_dtype(x_dtype, "x")
     check_real_dtype(alpha_dtype, "alpha")
-    if is_float_dtype(x_dtype):
+    if keras.backend.is_float_dtype(x_dtype):
         return keras.backend.standardize_dtype(x_dtype)
-    if is_float_dtype(alpha_dtype):
+    if keras.backend.is_float_dtype(alpha_dtype):
         return keras.backend.standardize_dtype(alpha_dtype)
     return keras.config.floatx()
 

@@ -21,6 +21,7 @@ import numpy as np
 from keras_prelu._layer import PReLU
 from keras_prelu._layer import channel_axis
 from keras_prelu._layer import check_data_format
+from keras_prelu._layer import check_positive_int
 
 __all__ = ["SlopeMonitor", "DeadUnitMonitor", "exclude_slopes_from_weight_decay", "prelu_layers"]
 
@@ -161,8 +162,7 @@ class SlopeMonitor(keras.callbacks.Callback):
         tensorboard: keras.callbacks.TensorBoard | str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
-            raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
+        bins = check_positive_int(bins, "bins")
         if tensorboard is None or isinstance(tensorboard, (str, os.PathLike)):
             self._log_dir = tensorboard
             self._scalars_to_tensorboard = True
@@ -279,12 +279,8 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         self, probe_data: Any, batch_size: int = 256, data_format: str | None = None
     ) -> None:
         super().__init__()
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(
-                f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-            )
-        self.probe_data = probe_data
-        self.batch_size = batch_size
+        self.probe_data = _check_probe(probe_data)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.data_format = check_data_format(data_format)
         self.initial: dict[str, float] = {}
 
@@ -310,7 +306,23 @@ class DeadUnitMonitor(keras.callbacks.Callback):
                 "DeadUnitMonitor needs a built functional or Sequential model whose "
                 f"activation layers are each called once. Model {model.name!r}: {error}"
             ) from error
+        self._check_probe_fits(inputs)
         return [layer.name for layer in layers], keras.Model(inputs, pre_activations)
+
+    def _check_probe_fits(self, inputs) -> None:
+        expected = [tuple(tensor.shape[1:]) for tensor in keras.tree.flatten(inputs)]
+        received = [tuple(array.shape[1:]) for array in keras.tree.flatten(self.probe_data)]
+        fits = len(expected) == len(received) and all(
+            len(want) == len(got)
+            and all(w is None or w == g for w, g in zip(want, got, strict=True))
+            for want, got in zip(expected, received, strict=True)
+        )
+        if not fits:
+            raise ValueError(
+                f"DeadUnitMonitor: the probe batch does not fit model {self.model.name!r}, "
+                f"whose inputs are (batch, ...) + {expected}. "
+                f"Received: probe_data with shapes (batch, ...) + {received}"
+            )
 
     def _channel_axis(self, rank: int) -> int:
         # A (batch, features) tensor has its units last in either format.
@@ -345,6 +357,26 @@ class DeadUnitMonitor(keras.callbacks.Callback):
         fractions = self._measure()
         if logs is not None:
             logs.update(fractions)
+
+
+def _check_probe(probe_data):
+    """`probe_data` if it is one array, or a list or dict of arrays, of the
+    same number (> 0) of samples; else a `ValueError`."""
+    if isinstance(probe_data, dict):
+        arrays = list(probe_data.values())
+    elif isinstance(probe_data, (list, tuple)):
+        arrays = list(probe_data)
+    else:
+        arrays = [probe_data]
+    lengths = {array.shape[0] if getattr(array, "shape", None) else None for array in arrays}
+    if not arrays or None in lengths or 0 in lengths or len(lengths) != 1:
+        shapes = [getattr(array, "shape", type(array).__name__) for array in arrays]
+        raise ValueError(
+            "`probe_data` must be an array of at least one sample, or a list or dict "
+            "of such arrays with the same number of samples, as the model takes its "
+            f"inputs. Received: probe_data={type(probe_data).__name__} of {shapes}"
+        )
+    return probe_data
 
 
 def _chunks(data, size: int):

@@ -1,15 +1,28 @@
 """Loading models that use `keras_prelu.PReLU`, with the file checked first.
 
 - `load_model`: `keras.saving.load_model`, after checking the archive and
-  every stored `keras_prelu.PReLU` config; every failure is a `ValueError`
-  that names the file (and the layer, where one is to blame).
+  every stored `keras_prelu.PReLU` config; a file that fails a check, or
+  that Keras cannot load, gives a `ValueError` that names the file (and the
+  layer, where one is to blame).
 - `load_weights`: `model.load_weights`, all weights or none.
 
-The file is only ever read, and nothing in it is trusted before it is
-checked: the sizes its zip archive and weights declare are compared with
-the bytes it stores before anything is inflated or allocated, so a
-decompression bomb is refused at once (as Keras 3.15 itself does, with
-stricter limits, and also on older Keras versions that lack those checks).
+What the checks protect against, before Keras reads anything, on every
+supported Keras version (Keras 3.15 has its own, laxer, bomb limits;
+3.14 has none):
+
+- decompression bombs: zip members, HDF5 datasets and npz arrays whose
+  declared sizes far exceed the bytes the file stores;
+- truncated or corrupted files (zip CRCs, unreadable HDF5 or npz);
+- HDF5 links and external or virtual datasets, which read other files;
+- an invalid `keras_prelu.PReLU` config, named with its layer.
+
+What they do not protect against: a layer config (of any layer, this
+package's included) that declares huge weights. Keras allocates a layer's
+weights from its config before it reads the stored values, so a small file
+whose `Dense` declares 50,000,000 units allocates gigabytes, with this
+loader as with Keras's. Load untrusted files in a process with a memory
+limit. Code in the file is refused by Keras's own `safe_mode`.
+
 Migration from `keras.layers.PReLU` and `torch.nn.PReLU` lives in
 `keras_prelu.migration`, ONNX export in `keras_prelu.export`. The 0.1.0
 names `saving.from_builtin_prelu`, `to_builtin_prelu`, `from_torch_prelu`
@@ -21,6 +34,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from typing import Any
 
 import h5py
@@ -29,7 +43,7 @@ import numpy as np
 
 from keras_prelu import _deprecation
 from keras_prelu._layer import PReLU
-from keras_prelu._layer import slope_bytes_budget
+from keras_prelu._layer import alpha_shape
 
 __all__ = ["load_model", "load_weights"]
 
@@ -58,13 +72,31 @@ REGISTERED_NAME = keras.saving.get_registered_name(PReLU)
 # `_MAX_EXPANSION` times the file's size.
 _MAX_EXPANSION = 100
 # Below this many bytes, a member's or a dataset's expansion is not checked:
-# inflating it costs next to nothing. It is also the least number of slope
-# bytes a file may declare, whatever weights it stores.
+# inflating it costs next to nothing.
 _SMALL_BYTES = 64 << 20
 # Keras writes a few KB of config.json per layer.
 _MAX_CONFIG_BYTES = 64 << 20
 _CHUNK_BYTES = 1 << 20
-_MEMBERS_WITHOUT_WEIGHTS = ("config.json", "metadata.json")
+# What the readers below raise for a file they cannot read: zipfile
+# (BadZipFile, LargeZipFile; RuntimeError for an encrypted member,
+# NotImplementedError for an unknown compression method; zlib.error, EOFError
+# and OSError from the decompressors), h5py (OSError, KeyError, ValueError,
+# RuntimeError) and NumPy's header reader (ValueError). Anything else is a bug,
+# and surfaces as itself.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    KeyError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+)
+# What `keras.saving.load_model` raises for a file it cannot load: the readers'
+# errors, and TypeError for a config whose arguments a class does not take.
+_LOAD_ERRORS = (*_READ_ERRORS, TypeError)
 
 
 class _Damaged(Exception):
@@ -97,13 +129,13 @@ def load_model(
     - the stored weights (HDF5 or npz) may hold no links, external or
       virtual datasets, and no array declaring far more than it stores;
     - every `keras_prelu.PReLU` config is validated without building the
-      layer, and the slopes it declares must fit in the weights the file
-      stores (so a huge declared shape is refused, not allocated; the same
-      limit holds while Keras builds the model).
+      layer.
 
-    On any failure it raises a `ValueError` naming the file, and the layer
-    where one is at fault; no model is returned and the file is only read.
-    A `MemoryError` or `KeyboardInterrupt` is passed on as it is.
+    On a failed check, and on the errors Keras raises for a file it cannot
+    load, it raises a `ValueError` naming the file, and the layer where one
+    is at fault; no model is returned and the file is only read. Other
+    exceptions (`MemoryError`, `KeyboardInterrupt`, a bug) pass as they are.
+    The module docstring says what the checks do not cover.
 
     Args:
         filepath: str or `pathlib.Path`. Path to a `.keras` file.
@@ -122,18 +154,14 @@ def load_model(
     >>> model = keras_prelu.saving.load_model("model.keras")
     """
     path = _existing_file(filepath, (".keras",))
-    config, weights_bytes = _check_keras_archive(path, read_config=True)
-    budget = max(weights_bytes, _SMALL_BYTES)
-    _check_prelu_configs(config, path, custom_objects, budget)
+    config = _check_keras_archive(path, read_config=True)
+    _check_prelu_configs(config, path, custom_objects)
+    custom_objects = {**_optimizers_of_other_backends(config), **(custom_objects or {})}
     try:
-        custom_objects = {**_optimizers_of_other_backends(config), **(custom_objects or {})}
-        with slope_bytes_budget(budget):
-            model = keras.saving.load_model(
-                path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
-            )
-    except MemoryError:
-        raise
-    except Exception as error:
+        model = keras.saving.load_model(
+            path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
+        )
+    except _LOAD_ERRORS as error:
         raise ValueError(
             f"Could not load the model in '{path}': {type(error).__name__}: {error} "
             f"Received: filepath={path}"
@@ -153,8 +181,9 @@ def load_weights(
     truncated, corrupted or hostile file, or a weight whose shape does not
     match its layer, such as a slope saved for another layout) raises a
     `ValueError` naming the file and leaves every weight of `model`, and of
-    its optimizer, as it was before the call. A `MemoryError` or
-    `KeyboardInterrupt` during loading also restores them, and is passed on.
+    its optimizer, as it was before the call. Any other exception during
+    loading (`MemoryError`, `KeyboardInterrupt`) also restores them, and is
+    passed on.
 
     Args:
         model: A built Keras model.
@@ -179,7 +208,7 @@ def load_weights(
     except BaseException as error:
         for variable, value in zip(variables, before, strict=True):
             variable.assign(value)
-        if not isinstance(error, Exception) or isinstance(error, MemoryError):
+        if not isinstance(error, _LOAD_ERRORS):
             raise
         raise ValueError(
             f"Could not load the weights in '{path}' into model '{model.name}'; "
@@ -199,14 +228,13 @@ def _existing_file(filepath, suffixes) -> str:
 # Checking files ----------------------------------------------------------------
 
 
-def _check_keras_archive(path, read_config) -> tuple[Any, int]:
+def _check_keras_archive(path, read_config) -> Any:
     """Checks a `.keras` archive without trusting what it declares.
 
-    Returns its parsed `config.json` (None unless `read_config`) and the
-    number of bytes its other members (the weights) declare.
+    Returns its parsed `config.json` (None unless `read_config`).
     """
     try:
-        config_json, weights_bytes = _read_keras_archive(path, read_config)
+        config_json = _read_keras_archive(path, read_config)
         config = None
         if read_config:
             try:
@@ -219,7 +247,7 @@ def _check_keras_archive(path, read_config) -> tuple[Any, int]:
                 raise _Damaged(
                     f"its config.json holds a {type(config).__name__}, not a model config"
                 )
-        return config, weights_bytes
+        return config
     except _Hostile as error:
         raise ValueError(
             f"Refusing to load '{path}': {error}. It may be a decompression bomb "
@@ -230,21 +258,17 @@ def _check_keras_archive(path, read_config) -> tuple[Any, int]:
             f"'{path}' is not a valid .keras file: {error}. It may be truncated or "
             f"corrupted; save the model again. Received: filepath={path}"
         ) from error.__cause__
-    except MemoryError:
-        raise
-    except Exception as error:  # anything else zipfile, h5py or NumPy may raise
+    except _READ_ERRORS as error:
         raise ValueError(
             f"'{path}' is not a valid .keras file: {type(error).__name__}: {error}. It "
             f"may be truncated or corrupted; save the model again. Received: filepath={path}"
         ) from error
 
 
-def _read_keras_archive(path, read_config) -> tuple[bytes | None, int]:
+def _read_keras_archive(path, read_config) -> bytes | None:
     try:
         archive = zipfile.ZipFile(path)
-    except MemoryError:
-        raise
-    except Exception as error:
+    except _READ_ERRORS as error:
         raise _Damaged(f"it is not a readable zip archive ({error})") from error
     with archive:
         infos = archive.infolist()
@@ -268,10 +292,7 @@ def _read_keras_archive(path, read_config) -> tuple[bytes | None, int]:
         for name, check in (("model.weights.h5", _check_h5), ("model.weights.npz", _check_npz)):
             if name in names:
                 _check_member(archive, archive.getinfo(name), check)
-        weights_bytes = sum(
-            info.file_size for info in infos if info.filename not in _MEMBERS_WITHOUT_WEIGHTS
-        )
-    return config_json, weights_bytes
+    return config_json
 
 
 def _check_expansion(infos, stored_bytes, whose) -> None:
@@ -299,9 +320,7 @@ def _inflate(archive, info, keep) -> bytes | None:
             while chunk := member.read(_CHUNK_BYTES):
                 if keep:
                     chunks.append(chunk)
-    except MemoryError:
-        raise
-    except Exception as error:
+    except _READ_ERRORS as error:
         if "CRC" in str(error):
             raise _Damaged(f"its member '{info.filename}' fails its CRC check") from error
         raise _Damaged(f"its member '{info.filename}' cannot be read ({error})") from error
@@ -318,9 +337,7 @@ def _check_member(archive, info, check) -> None:
                 check(member, f"its member '{info.filename}'")
             else:
                 check(io.BytesIO(member.read()), f"its member '{info.filename}'")
-    except (_Damaged, _Hostile, MemoryError):
-        raise
-    except Exception as error:
+    except _READ_ERRORS as error:
         raise _Damaged(f"its member '{info.filename}' cannot be read ({error})") from error
 
 
@@ -333,9 +350,7 @@ def _check_weights_file(path) -> None:
             f"Refusing to load '{path}': {error}. It may be a decompression bomb "
             f"or otherwise hostile. Received: filepath={path}"
         ) from None
-    except MemoryError:
-        raise
-    except Exception as error:
+    except _READ_ERRORS as error:
         raise ValueError(
             f"'{path}' is not a valid weights file: {error}. It may be truncated or "
             f"corrupted; save the weights again. Received: filepath={path}"
@@ -436,11 +451,11 @@ def _prelu_entries(config):
             yield node
 
 
-def _check_prelu_configs(config, path, custom_objects, budget) -> None:
+def _check_prelu_configs(config, path, custom_objects) -> None:
     """Validates each stored PReLU on its own, so a bad one is named.
 
     Nothing is built: the slope shape each layer would get from its stored
-    `build_config` is computed, and together they must fit in `budget`.
+    `build_config` is computed, which validates it.
     """
     for entry in _prelu_entries(config):
         layer_config = entry["config"]
@@ -454,19 +469,8 @@ def _check_prelu_configs(config, path, custom_objects, budget) -> None:
                         "`build_config` must be a dict with an 'input_shape'. "
                         f"Received: build_config={build_config!r}"
                     )
-                shape, _ = layer._alpha_shape(build_config["input_shape"])
-                needed = layer._slope_bytes(shape)
-                if needed > budget:
-                    raise ValueError(
-                        f"it declares slopes of shape {shape} ({_size(needed)}), more "
-                        f"than the file stores ({_size(budget)} of weights left); refusing "
-                        "to allocate them. "
-                        f"Received: input_shape={build_config['input_shape']}"
-                    )
-                budget -= needed
-        except MemoryError:
-            raise
-        except Exception as error:
+                alpha_shape(layer, build_config["input_shape"])
+        except (ValueError, TypeError, KeyError) as error:
             raise ValueError(
                 f"The keras_prelu.PReLU layer {layer_config.get('name')!r} in "
                 f"'{path}' has an invalid config: {error} Received: filepath={path}"

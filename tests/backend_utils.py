@@ -4,6 +4,27 @@ import keras
 import numpy as np
 
 
+def backend_kernel_paths():
+    """The backend module's own kernels, by name, called directly rather than
+    through the op: each fast path the tests check on its own."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from keras_prelu._kernels import tensorflow as kernels
+
+        return {"tf_exportable": kernels.prelu, "tf_training": kernels.prelu_training}
+    if backend == "torch":
+        from keras_prelu._kernels import torch as kernels
+
+        # The fused backward (used on CUDA), the sliced CPU backward and the
+        # `torch.where` form (torch.compile, builds without the fused kernels).
+        return {
+            "torch_fused": kernels.prelu_fused,
+            "torch_sliced": kernels.prelu_sliced,
+            "torch_where": kernels.prelu_where,
+        }
+    return {}  # JAX has one kernel, which the op and the layer call.
+
+
 def value_and_grads(fn, x, alpha, upstream):
     """Returns `fn(x, alpha)` and the gradients of `sum(upstream * fn)`.
 

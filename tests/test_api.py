@@ -79,10 +79,19 @@ def test_the_package_is_marked_as_typed():
     assert (pathlib.Path(keras_prelu.__file__).parent / "py.typed").is_file()
 
 
-def test_version_matches_pyproject():
+def test_the_version_is_written_once():
+    """pyproject.toml takes it from the package (setuptools reads it without
+    importing), and the installed metadata agrees."""
+    import importlib.metadata
+
     tomllib = pytest.importorskip("tomllib")
     with open(ROOT / "pyproject.toml", "rb") as file:
-        assert keras_prelu.__version__ == tomllib.load(file)["project"]["version"]
+        project = tomllib.load(file)
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "keras_prelu.__version__"
+    }
+    assert importlib.metadata.version("keras-prelu") == keras_prelu.__version__
 
 
 @pytest.mark.parametrize("old_module,name,new_module", MOVED, ids=MOVED_IDS)

@@ -372,3 +372,28 @@ def test_weight_decay_exclusion_of_a_reparameterized_slope():
     assert [v.path for v in excluded] == [model.get_layer("p").v.path]
     before, after = _decay_step(optimizer, model)
     np.testing.assert_array_equal(after[excluded[0].path], before[excluded[0].path])
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        None,
+        np.zeros((0, 3), "float32"),
+        [],
+        [[1.0, 2.0, 3.0]],
+        "x",
+        [np.ones((2, 3)), np.ones((3, 3))],
+    ],
+    ids=["none", "empty", "empty_list", "nested_list", "string", "unequal_lengths"],
+)
+def test_dead_unit_monitor_checks_its_probe_when_made(probe):
+    with pytest.raises(ValueError, match=r"`probe_data` must be an array.*Received: probe_data="):
+        DeadUnitMonitor(probe)
+
+
+def test_dead_unit_monitor_names_itself_for_a_probe_of_the_wrong_width():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.ReLU()])
+    model.compile("sgd", "mse")
+    monitor = DeadUnitMonitor(np.ones((2, 5), "float32"))
+    with pytest.raises(ValueError, match=r"DeadUnitMonitor: the probe batch does not fit"):
+        model.fit(np.ones((4, 3)), np.ones((4, 4)), epochs=1, verbose=0, callbacks=[monitor])

@@ -366,36 +366,37 @@ class _Appender:
 # Declared shapes --------------------------------------------------------------------
 
 
-def test_huge_declared_slope_shape_is_refused_without_allocating(saved, tmp_path):
-    # A 1 GiB slope (full layout on (None, 16384, 16384)) in a file of a few KB.
+# A declared slope shape the file does not store: refused as any layer's would
+# be, once Keras has built the layer and compares the stored weights with it.
+# The loader bounds no layer's allocation (the saving module's docstring);
+# these shapes are kept small (4 MiB) for that reason.
+
+
+def test_a_declared_slope_shape_the_file_does_not_store_is_refused(saved, tmp_path):
     def edit(config):
         entry = prelu_entry(config)
         entry["config"].update(layout="full", data_format=None)
-        entry["build_config"] = {"input_shape": [None, 16384, 16384]}
+        entry["build_config"] = {"input_shape": [None, 1024, 1024]}
 
     path = rewrite_config(saved, tmp_path / "huge.keras", edit)
-    error = _refused_fast(saving.load_model, path, r"layer 'act' in .* has an invalid config")
-    assert re.search(r"slopes of shape \(16384, 16384\) .*more than the file stores", str(error))
+    _refused_fast(saving.load_model, path, r"Could not load the model in .*huge.keras")
 
 
-def test_huge_shape_reaching_the_layer_through_the_graph_is_refused(tmp_path):
+def test_a_shape_reaching_the_layer_through_the_graph_is_refused(tmp_path):
     # The PReLU stores no build_config, and the functional graph feeds it a
-    # (None, 16384, 16384) input: refused when Keras builds it.
+    # (None, 1024, 1024) input.
     inputs = keras.Input((4, 4), name="inputs")
     outputs = keras_prelu.PReLU(name="act")(inputs)
     source = tmp_path / "model.keras"
     keras.Model(inputs, outputs).save(source)
 
     def edit(config):
-        text = json.dumps(config["config"]["layers"]).replace(
-            "[null, 4, 4]", "[null, 16384, 16384]"
-        )
+        text = json.dumps(config["config"]["layers"]).replace("[null, 4, 4]", "[null, 1024, 1024]")
         config["config"]["layers"] = json.loads(text)
         del prelu_entry(config)["build_config"]
 
     path = rewrite_config(source, tmp_path / "graph.keras", edit)
-    error = _refused_fast(saving.load_model, path, r"Could not load the model")
-    assert "PReLU layer 'act' asks for slopes of shape (16384, 16384)" in str(error)
+    _refused_fast(saving.load_model, path, r"Could not load the model in .*graph.keras")
 
 
 # Damaged configs: always a ValueError naming the file ---------------------------------
@@ -634,3 +635,28 @@ def test_optimizer_of_another_backend_is_mapped_or_refused(saved):
     model = types.SimpleNamespace(optimizer=Foreign())
     with pytest.raises(ValueError, match=rf"a class of the {other} backend.*compile=False"):
         saving._check_optimizer_backend(model, saved)
+
+
+# A bug of ours is not a bad file -------------------------------------------------------
+
+
+class PlantedBug(Exception):
+    """An exception no file reader raises, standing for a bug in this package."""
+
+
+@pytest.mark.parametrize(
+    "where", ["_check_dataset", "_check_h5", "alpha_shape", "_optimizers_of_other_backends"]
+)
+def test_an_error_in_our_own_code_surfaces_as_itself(saved, monkeypatch, where):
+    """The loader turns the errors its readers document into a ValueError
+    naming the file; anything else passes through unchanged."""
+
+    def planted(*args, **kwargs):
+        raise PlantedBug(where)
+
+    monkeypatch.setattr(saving, where, planted)
+    with pytest.raises(PlantedBug, match=where):
+        saving.load_model(saved)
+    if where in ("_check_dataset", "_check_h5"):
+        with pytest.raises(PlantedBug, match=where):
+            saving.load_weights(_small_model(), saved)

@@ -275,11 +275,13 @@ def test_non_float_global_policy_is_refused():
         keras_prelu.PReLU()
 
 
-def test_a_policy_changed_after_construction_is_refused_at_build():
+def test_a_policy_changed_after_construction_is_refused():
     layer = keras_prelu.PReLU()
-    layer.dtype_policy = keras.DTypePolicy("int32")
     with pytest.raises(ValueError, match=r"Received: dtype='int32'"):
-        layer.build((None, 3))
+        layer.dtype_policy = keras.DTypePolicy("int32")
+    assert layer.dtype_policy.name == "float32"
+    layer.dtype_policy = "mixed_float16"
+    assert layer.compute_dtype == "float16"
 
 
 @pytest.mark.parametrize(

@@ -315,10 +315,10 @@ def test_any_integral_rank(rank):
 @pytest.mark.parametrize(
     "slopes,rank,match",
     [
-        ([0.1, 0.2], True, r"`rank` must be an int.*Received: rank=True"),
-        ([0.1, 0.2], "4", r"`rank` must be an int.*Received: rank='4'"),
-        ([0.1, 0.2], 4.0, r"`rank` must be an int.*Received: rank=4.0"),
-        ([0.1], 0, r"at least 1.*Received: rank=0"),
+        ([0.1, 0.2], True, r"`rank` must be a positive int.*Received: rank=True"),
+        ([0.1, 0.2], "4", r"`rank` must be a positive int.*Received: rank='4'"),
+        ([0.1, 0.2], 4.0, r"`rank` must be a positive int.*Received: rank=4.0"),
+        ([0.1], 0, r"`rank` must be a positive int.*batch included.*Received: rank=0"),
         ([0.1, 0.2], 1, r"2 per-channel slopes need inputs of rank >= 2.*Received: rank=1"),
     ],
 )

@@ -10,7 +10,8 @@ import pytest
 import keras_prelu
 from keras_prelu import _kernels as kernels
 from keras_prelu._kernels import reference as reference_kernel
-from tests import reference
+from tests import numpy_oracle
+from tests.backend_utils import backend_kernel_paths
 from tests.backend_utils import from_torch
 from tests.backend_utils import layer_grads
 from tests.backend_utils import to_torch
@@ -60,22 +61,12 @@ def _kernel_paths():
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        # In a graph, the inference kernel guards its fused pattern with a
-        # tf.cond on the slope; under XLA, the training kernel nests its own
+        # In a graph and under XLA, the training kernel nests its own
         # compiled functions in the caller's.
         for name in ("prelu", "training"):
             paths[f"{name}_graph"] = tf.function(paths[name], autograph=False)
             paths[f"{name}_xla"] = tf.function(paths[name], jit_compile=True, autograph=False)
-    elif BACKEND == "torch":
-        from keras_prelu._kernels import torch as torch_kernels
-
-        # The fused kernels (used on CUDA), the sliced CPU backward and the
-        # `torch.where` fallback (torch.compile, builds without the fused
-        # kernels), each on its own.
-        paths["torch_fused"] = torch_kernels.prelu_fused
-        paths["torch_sliced"] = torch_kernels.prelu_sliced
-        paths["torch_where"] = torch_kernels.prelu_where
-    return paths
+    return {**paths, **backend_kernel_paths()}
 
 
 KERNELS = _kernel_paths()
@@ -109,9 +100,9 @@ def _exact_slope_gradient(x, alpha, upstream):
         terms = np.where(x64 >= 0, 0.0, upstream.astype("float64") * x64)
     # Each term is rounded to the input dtype before it is summed.
     terms = _as_dtype(terms, x.dtype.name).astype("float64")
-    exact = reference.sum_to_shape(terms, np.shape(alpha))
+    exact = numpy_oracle.sum_to_shape(terms, np.shape(alpha))
     with np.errstate(invalid="ignore"):
-        magnitude = reference.sum_to_shape(np.abs(terms), np.shape(alpha))
+        magnitude = numpy_oracle.sum_to_shape(np.abs(terms), np.shape(alpha))
     return exact, magnitude
 
 
@@ -131,14 +122,16 @@ def _assert_within(got, want, bound):
 # x < 0 with a zero slope), never +0.0 into -0.0. PyTorch's forward,
 # `torch.prelu`, computes alpha * x at x == 0, which flips the zero's sign
 # when the slope has its sign bit set.
-TF_EXPORTABLE = {"prelu", "prelu_graph", "prelu_xla"} if BACKEND == "tensorflow" else set()
+TF_EXPORTABLE = (
+    {"prelu", "prelu_graph", "prelu_xla", "tf_exportable"} if BACKEND == "tensorflow" else set()
+)
 TORCH_FUSED_FORWARD = (
     {"prelu", "training", "torch_fused", "torch_sliced"} if BACKEND == "torch" else set()
 )
 
 
 def _assert_zero_signs(out, x, alpha, kernel):
-    want = reference.forward(x, alpha)
+    want = numpy_oracle.forward(x, alpha)
     differ = (np.signbit(out) != np.signbit(want)) & ~np.isnan(want.astype("float64"))
     if kernel in TF_EXPORTABLE:
         differ &= ~((want == 0) & ~np.signbit(out))
@@ -159,9 +152,9 @@ def _assert_matches_reference(
     out, grad_x, grad_alpha = results
     assert out.dtype == grad_x.dtype == x.dtype and out.shape == grad_x.shape == x.shape
     assert grad_alpha.dtype == alpha.dtype and grad_alpha.shape == alpha.shape
-    want_grad_x, _ = reference.gradients(x, alpha, upstream)
+    want_grad_x, _ = numpy_oracle.gradients(x, alpha, upstream)
     np.testing.assert_array_equal(
-        out.astype("float64"), reference.forward(x, alpha).astype("float64")
+        out.astype("float64"), numpy_oracle.forward(x, alpha).astype("float64")
     )
     _assert_zero_signs(out, x, alpha, kernel)
     np.testing.assert_array_equal(grad_x.astype("float64"), want_grad_x.astype("float64"))
@@ -273,9 +266,9 @@ def test_kernel_on_scalar_and_empty_inputs(kernel, x_shape, alpha_shape):
     alpha = np.asarray(rng.uniform(0.1, 0.5, alpha_shape), "float32")
     upstream = np.asarray(rng.standard_normal(x_shape), "float32")
     out, grad_x, grad_alpha = value_and_grads(KERNELS[kernel], x, alpha, upstream)
-    want_grad_x, want_grad_alpha = reference.gradients(x, alpha, upstream)
+    want_grad_x, want_grad_alpha = numpy_oracle.gradients(x, alpha, upstream)
     assert out.shape == grad_x.shape == x.shape and grad_alpha.shape == alpha.shape
-    np.testing.assert_array_equal(out, reference.forward(x, alpha))
+    np.testing.assert_array_equal(out, numpy_oracle.forward(x, alpha))
     np.testing.assert_array_equal(grad_x, want_grad_x)
     np.testing.assert_allclose(grad_alpha, want_grad_alpha, rtol=1e-6, atol=1e-6)
 
@@ -355,7 +348,7 @@ def test_torch_backward_is_differentiable():
     upstream = to_torch(upstream_np)
     (grad_x,) = torch.autograd.grad(keras_prelu.prelu(x, alpha), x, upstream, create_graph=True)
     np.testing.assert_array_equal(
-        from_torch(grad_x.detach()), reference.gradients(x_np, alpha_np, upstream_np)[0]
+        from_torch(grad_x.detach()), numpy_oracle.gradients(x_np, alpha_np, upstream_np)[0]
     )
     (grad_alpha_of_grad_x,) = torch.autograd.grad(grad_x.sum(), alpha)
     # d/dalpha of sum(upstream * (1 if x >= 0 else alpha)).
@@ -381,7 +374,7 @@ def test_torch_frozen_slope_gets_no_gradient(x_shape, alpha_shape):
         function(x, alpha).backward(to_torch(upstream_np))
         assert alpha.grad is None
         np.testing.assert_array_equal(
-            from_torch(x.grad), reference.gradients(x_np, alpha_np, upstream_np)[0]
+            from_torch(x.grad), numpy_oracle.gradients(x_np, alpha_np, upstream_np)[0]
         )
 
 

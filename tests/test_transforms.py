@@ -14,6 +14,7 @@ import pytest
 
 import keras_prelu
 from keras_prelu._kernels import reference
+from tests.backend_utils import backend_kernel_paths
 
 BACKEND = keras.backend.backend()
 SHAPE = (2, 3, 4)  # a batch of 2; one slope per channel (4)
@@ -57,19 +58,7 @@ def _paths():
         "layer": _layer_path(training=False),
         "layer_training": _layer_path(training=True),
     }
-    if BACKEND == "tensorflow":
-        from keras_prelu._kernels import tensorflow as tf_kernels
-
-        paths["tf_exportable"] = tf_kernels.prelu
-        paths["tf_training"] = tf_kernels.prelu_training
-    elif BACKEND == "torch":
-        from keras_prelu._kernels import torch as torch_kernels
-
-        paths["torch_fused"] = torch_kernels.prelu_fused
-        paths["torch_sliced"] = torch_kernels.prelu_sliced
-        paths["torch_where"] = torch_kernels.prelu_where
-    # JAX has one kernel, which the op and the layer call.
-    return paths
+    return {**paths, **backend_kernel_paths()}
 
 
 PATHS = _paths()

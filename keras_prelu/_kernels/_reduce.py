@@ -1,4 +1,7 @@
-"""Shape arithmetic shared by the custom-gradient kernels."""
+"""What the custom-gradient kernels share: the slope gradient's dtype and
+the shape arithmetic of its sum."""
+
+import keras
 
 # XLA's CPU reductions over the outer axes of a wide array are several times
 # slower than a ones-vector matmul over the same data; narrow ones (a
@@ -35,3 +38,14 @@ def use_matmul_reduction(x_ndim, alpha_shape):
     for dim in tuple(alpha_shape)[len(axes) - (x_ndim - len(alpha_shape)) :]:
         columns *= dim
     return columns >= MATMUL_REDUCTION_MIN_COLUMNS
+
+
+def accumulation_dtype(x_dtype, alpha_dtype) -> str:
+    """The dtype the slope gradient is summed in: at least float32 (a
+    half-precision sum over a whole batch loses it), and the slope's own
+    when that is wider (a float32 slope next to float16 inputs)."""
+    names = (keras.backend.standardize_dtype(x_dtype), keras.backend.standardize_dtype(alpha_dtype))
+    return max(("float32", *names), key=lambda name: _FLOAT_BYTES.get(name, 0))
+
+
+_FLOAT_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float64": 8}

@@ -24,17 +24,12 @@ faster than a reduction over outer axes.
 import jax
 import jax.numpy as jnp
 
+from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
 
 def _slopes(alpha, dtype):
     return alpha if alpha.dtype == dtype else alpha.astype(dtype)
-
-
-def _accumulation_dtype(x_dtype, alpha_dtype):
-    # Half-precision sums over a whole batch lose the slope gradient; a
-    # wider slope (float32 next to float16 inputs) sets the precision.
-    return jnp.promote_types(jnp.promote_types(x_dtype, jnp.float32), alpha_dtype)
 
 
 @jax.custom_jvp
@@ -56,7 +51,7 @@ def _broadcast(slopes, x):
 def _tangent(x, alpha, x_tangent, alpha_tangent):
     nonnegative = x >= 0
     from_x = x_tangent * jnp.where(nonnegative, 1, _slopes(alpha, x.dtype))
-    slopes_tangent = alpha_tangent.astype(_accumulation_dtype(x.dtype, alpha.dtype))
+    slopes_tangent = alpha_tangent.astype(accumulation_dtype(x.dtype, alpha.dtype))
     broadcast = _broadcast(slopes_tangent, x).astype(x.dtype)
     from_alpha = jnp.where(nonnegative, 0, broadcast) * jnp.where(nonnegative, 0, x)
     return from_x + from_alpha

@@ -33,6 +33,7 @@ try:  # private; see above
 except ImportError:  # pragma: no cover - depends on the TensorFlow build
     _pack_tangents = None
 
+from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
@@ -40,13 +41,6 @@ from keras_prelu._kernels._reduce import use_matmul_reduction
 # more than fusing saves (small CNNs trained measurably slower with every
 # gradient compiled); see benchmarks/README.md.
 _XLA_MIN_ELEMENTS_PER_SAMPLE = 16384
-
-
-def _accumulation_dtype(x_dtype, alpha_dtype):
-    # Half-precision sums over a whole batch lose the slope gradient; a
-    # wider slope (float32 next to float16 inputs) sets the precision.
-    dtype = tf.float32 if x_dtype in (tf.float16, tf.bfloat16) else x_dtype
-    return alpha_dtype if alpha_dtype.size > dtype.size else dtype
 
 
 def _in_dtype(alpha, dtype):
@@ -62,15 +56,15 @@ def _slope_gradient_terms(x, upstream):
 
 
 def _slope_gradient(x, alpha, upstream):
-    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    summed_in = tf.as_dtype(accumulation_dtype(x.dtype, alpha.dtype))
     terms = _slope_gradient_terms(x, upstream)
     if use_matmul_reduction(x.shape.rank, alpha.shape):
         rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
-        ones = tf.ones((1, tf.shape(rows)[0]), accumulation_dtype)
-        total = tf.matmul(ones, _in_dtype(rows, accumulation_dtype))
+        ones = tf.ones((1, tf.shape(rows)[0]), summed_in)
+        total = tf.matmul(ones, _in_dtype(rows, summed_in))
     else:
         total = tf.reduce_sum(
-            _in_dtype(terms, accumulation_dtype),
+            _in_dtype(terms, summed_in),
             axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
         )
     return _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)

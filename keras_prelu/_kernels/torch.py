@@ -44,6 +44,7 @@ build lacks it, that function always runs.
 import numpy as np
 import torch
 
+from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 
 _ATEN = torch.ops.aten
@@ -56,10 +57,6 @@ _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda
 # Private: whether a torch.func transform is active (what autograd.Function.apply
 # itself checks). Without it, assume one is.
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
-
-
-def _accumulation_dtype(x_dtype, alpha_dtype):
-    return torch.promote_types(torch.promote_types(x_dtype, torch.float32), alpha_dtype)
 
 
 def _slopes(alpha, dtype):
@@ -79,7 +76,7 @@ def _any_nan(values):
 
 def _sum_to_alpha(per_element, alpha):
     axes = broadcast_reduction_axes(per_element.ndim, alpha.shape)
-    dtype = _accumulation_dtype(per_element.dtype, alpha.dtype)
+    dtype = getattr(torch, accumulation_dtype(per_element.dtype, alpha.dtype))
     # `torch.sum(dim=())` would reduce every axis, not none.
     if axes:
         per_element = torch.sum(per_element, dim=axes, keepdim=True, dtype=dtype)
@@ -198,7 +195,7 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
             torch.mul(upstream_part, factor, out=grad_part)
         return grad_x, None
     axes = broadcast_reduction_axes(x.ndim, alpha.shape)
-    accumulation_dtype = _accumulation_dtype(x.dtype, alpha.dtype)
+    summed_in = getattr(torch, accumulation_dtype(x.dtype, alpha.dtype))
     below_zero = -_smallest_subnormal(x.dtype)
     total = None
     for x_part, upstream_part, grad_part in slices:
@@ -206,7 +203,7 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
         torch.clamp_max(x_part, 0, out=clamped)
         torch.mul(clamped, upstream_part, out=terms)
         if axes:
-            partial = torch.sum(terms, dim=axes, keepdim=True, dtype=accumulation_dtype)
+            partial = torch.sum(terms, dim=axes, keepdim=True, dtype=summed_in)
             total = partial if total is None else total.add_(partial)
         else:  # a slope per element (one slice): the terms are its gradient
             total, terms = terms.clone(), clamped
