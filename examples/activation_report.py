@@ -174,21 +174,21 @@ Model: {models}
 
 Each comparison is paired by evaluation seed. The primary test is the exact sign-flip \
 permutation test of the per-seed differences ({exact}); with {seeds} seeds its smallest \
-two-sided p is {p_floor:.3g}. This report makes {tests} such tests, Holm-corrected together \
-(the smallest corrected p it can reach is {holm_floor:.3g}), and {equivalence} equivalence \
-tests of test accuracy (TOST: two one-sided sign-flip tests, margin ±{margin_pp:g} pp, fixed \
-before the run), also Holm-corrected. Verdict at corrected p < {alpha:g}: "higher"/"lower" \
-from the test of difference, else "equivalent" from TOST, else "not resolved". The 95% \
-t-interval only describes the spread. Dead units and near-dead shares are bounded counts: \
-only the exact test is read for them.
+two-sided p is {p_floor:.3g}. This report makes {tests} such tests, Holm-corrected together: \
+the smallest corrected p it can reach is {holm_floor:.3g}, so a difference is resolved only \
+when at least {needed} seeds all differ in one direction; {seeds} seeds resolve only large, \
+consistent effects{none}. It also makes {equivalence} equivalence tests of test accuracy \
+(TOST: two one-sided sign-flip tests, margin ±{margin_pp:g} pp, fixed before the run), also \
+Holm-corrected. Verdict at corrected p < {alpha:g}: "higher"/"lower" from the test of \
+difference, else "equivalent" from TOST, else "not resolved"; for bounded counts (dead units) \
+only the exact test is read, and the 95% t-interval only describes the spread.
 
 ## Summary
 
-Evaluation seeds, mean ± std. Steps to target: training steps until validation accuracy \
-first reached {target:g} (checked every {eval_every} steps; a run that never did counts as \
-its length plus one: {not_reached} did not). Dead units: positive on no probe value \
-(inference mode, the first {probe_size} training images); positive < 1%: near-dead, \
-including dead. s/epoch: on a shared machine, not a cost.
+Evaluation seeds, mean ± std. Steps to target: until validation accuracy first reached \
+{target:g}, checked every {eval_every} steps (a run that never did counts as its length plus \
+one: {not_reached} did not). Dead: positive on no probe value (inference mode, the first \
+{probe_size} training images); positive < 1%: near-dead, dead included. s/epoch: shared machine.
 
 {summary}
 
@@ -329,6 +329,7 @@ def render(results: dict, figures=tuple(FIGURES)) -> str:
     config, n = results["config"], len(results["config"]["seeds"])
     evaluated = [r for g in results["runs"] if g["phase"] == "eval" for r in g["seeds"]]
     p_floor = 2 / 2**n if n else math.nan
+    needed = next(k for k in range(1, 64) if results["tests"] * 2 / 2**k < ALPHA)
     lists = ("learning_rates", "leaky_slopes", "slope_lr_scales", "slope_inits", "tune_seeds")
     fields = {**config, **config["samples"], "seeds": n, "last_seed": n - 1}
     fields.update({key: ", ".join(f"{x:g}" for x in config[key]) for key in lists})
@@ -342,6 +343,8 @@ def render(results: dict, figures=tuple(FIGURES)) -> str:
         p_floor=p_floor,
         tests=results["tests"],
         holm_floor=min(1.0, results["tests"] * p_floor),
+        needed=needed,
+        none="; this run has fewer, so it resolves none" if n < needed else "",
         equivalence=results["equivalence_tests"],
         margin_pp=100 * config["margin"],
         alpha=ALPHA,
@@ -422,8 +425,7 @@ def main(argv=None) -> str:
     out = args.out or os.path.dirname(args.results) or "."
     os.makedirs(out, exist_ok=True)
     path = write(results, out)
-    print(f"Wrote {path} and its figures.")
-    print(summary_text(results))
+    print(f"Wrote {path} and its figure.\n{summary_text(results)}")
     return path
 
 

@@ -286,8 +286,7 @@ def save(results: dict, out: str) -> dict:
 
 
 def _commit() -> str | None:
-    here = os.path.dirname(os.path.abspath(__file__))
-    command = ["git", "-C", here, "describe", "--always", "--dirty"]
+    command = ["git", "-C", os.path.dirname(__file__) or ".", "describe", "--always", "--dirty"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     return done.stdout.strip() or None
 

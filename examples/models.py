@@ -13,8 +13,7 @@ import keras_prelu
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "prelu_channelwise")
 DATA_FORMAT = "channels_last"
-# With the default 0.99, the moving statistics lag far behind after the few dozen steps
-# per epoch of a small data set, which would distort the monitors' inference-mode probes.
+# The default 0.99 lags far behind after a small data set's few dozen steps per epoch.
 BN_MOMENTUM = 0.9
 CONV = {"padding": "same", "data_format": DATA_FORMAT}
 

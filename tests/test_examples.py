@@ -272,6 +272,8 @@ def test_experiment_writes_results_report_figures_and_a_summary(tmp_path, capsys
     for heading in headings:
         assert heading in report
     assert "This report makes 3 such tests" in report
+    assert "at least 7 seeds all differ in one direction" in report  # 3 * 2 / 2**7 < 0.05
+    assert "this run has fewer, so it resolves none" in report
     assert (
         "| – | slope moved (mean abs) | PReLU (one slope per layer): c = 10, init 0.25 − base |"
         in report
@@ -359,6 +361,7 @@ def test_settings_are_chosen_on_validation_and_tests_are_counted_and_corrected(
     assert "| – | PReLU (one slope per layer) | 0.001 | 0.25 | **92.05 ± 0.07%** |" in report
     assert "| – | LeakyReLU (best fixed slope) | 0.001 | 0.1 | **91.05 ± 0.07%** |" in report
     assert "This report makes 12 such tests" in report and "10 did not" in report
+    assert "at least 9 seeds" in report and "resolves none" not in report
     assert "| – | ReLU | inference | 10.0% | 0.0% | 0.0% | 0.0% | 90.0% |" in report
 
 
