@@ -574,7 +574,7 @@ def summary(report):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--sizes", default=DEFAULT_SIZES, help='NHWC input shapes, comma-separated ("" for none)'
@@ -602,10 +602,70 @@ def main(argv=None):
     )
     parser.add_argument("--out", default=f"benchmarks/results/{BACKEND}.json")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run_layers(report, sizes, modes, layouts, args):
+    """Sections (1/2), (5) and (4): one layer's time and memory."""
+    for shape in sizes:
+        for mode in modes:
+            key = f"{'x'.join(map(str, shape))} {mode}"
+            seconds = bench_layer(shape, mode, args.repeats, layouts)
+            report["layer_seconds"][key] = seconds
+            _print_layer(f"(1/2) one layer fwd+bwd, {key}", seconds)
+            _save(report, args.out)
+    if not sizes:
+        return
+    report["layer_step_allocated_bytes"] = {}
+    print("\n(5) one layer's training step: bytes allocated, x the input's size")
+    for shape in sizes:
+        key = "x".join(map(str, shape))
+        allocated = step_allocations(shape)
+        report["layer_step_allocated_bytes"][key] = allocated
+        input_bytes = 4 * int(np.prod(shape))
+        for name, values in allocated.items():
+            total = values["total"]
+            total = "" if total is None else f"  total {total / input_bytes:5.2f}x"
+            print(f"  {key:14s} {name:30s} peak {values['peak'] / input_bytes:5.2f}x{total}")
+    _save(report, args.out)
+    report["layer_saved_for_backward_bytes"] = saved_for_backward(sizes[0])
+    if report["layer_saved_for_backward_bytes"] is not None:
+        print(f"\n(4) one layer at {sizes[0]}: memory kept for backward beyond the input, MiB")
+        for name, size in report["layer_saved_for_backward_bytes"].items():
+            print(f"  {name:30s} {size / 2**20:8.1f}")
+    _save(report, args.out)
+
+
+def _run_cnn(report, args):
+    """Sections (3) and (4): a CNN's training epoch, and its peak memory."""
+    report["cnn_samples"] = args.cnn_samples
+    report["cnn_repeats"] = args.cnn_repeats
+    epoch, fastest = bench_cnn(args.cnn_samples, args.cnn_repeats)
+    report["cnn_epoch_seconds"], report["cnn_fastest_epoch_seconds"] = epoch, fastest
+    label = f"(3) CNN fit epoch ({args.cnn_samples} samples)"
+    print(f"\n{label}: median s, x ReLU; fastest s, x ReLU", flush=True)
+    for name, seconds in sorted(epoch.items(), key=lambda kv: kv[1]):
+        print(
+            f"  {name:30s} {seconds:8.3f}  {seconds / epoch[RELU]:5.3f}x"
+            f"  {fastest[name]:8.3f}  {fastest[name] / fastest[RELU]:5.3f}x",
+            flush=True,
+        )
+    _save(report, args.out)
+    if args.skip_memory:
+        return
+    kind, peaks = peak_training_memory(args.cnn_samples, args.memory_repeats)
+    report["cnn_peak_memory_kind"] = kind
+    report["cnn_peak_memory_bytes"] = peaks
+    print(f"\n(4) CNN training: peak {kind} growth over an epoch, median MiB, x ReLU")
+    for name, size in peaks.items():
+        print(f"  {name:30s} {size / 2**20:8.1f}  {size / peaks[RELU]:5.3f}x")
+    _save(report, args.out)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     if args.memory_child:
         return _memory_child(args.memory_child, args.cnn_samples)
-
     global clock
     clock = CLOCKS[args.clock]
     if args.threads:
@@ -614,7 +674,6 @@ def main(argv=None):
     modes = [
         mode for mode in args.modes.split(",") if not (mode == "compiled" and BACKEND == "jax")
     ]
-    layouts = tuple(args.layouts.split(","))
     report = {
         "backend": BACKEND,
         "keras": keras.__version__,
@@ -626,58 +685,9 @@ def main(argv=None):
         "layer_seconds": {},
     }
     print(f"backend={BACKEND} keras={keras.__version__} device={report['device']}", flush=True)
-
-    for shape in sizes:
-        for mode in modes:
-            key = f"{'x'.join(map(str, shape))} {mode}"
-            seconds = bench_layer(shape, mode, args.repeats, layouts)
-            report["layer_seconds"][key] = seconds
-            _print_layer(f"(1/2) one layer fwd+bwd, {key}", seconds)
-            _save(report, args.out)
-    if sizes:
-        report["layer_step_allocated_bytes"] = {}
-        print("\n(5) one layer's training step: bytes allocated, x the input's size")
-        for shape in sizes:
-            key = "x".join(map(str, shape))
-            allocated = step_allocations(shape)
-            report["layer_step_allocated_bytes"][key] = allocated
-            input_bytes = 4 * int(np.prod(shape))
-            for name, values in allocated.items():
-                total = values["total"]
-                total = "" if total is None else f"  total {total / input_bytes:5.2f}x"
-                print(f"  {key:14s} {name:30s} peak {values['peak'] / input_bytes:5.2f}x{total}")
-        _save(report, args.out)
-        report["layer_saved_for_backward_bytes"] = saved_for_backward(sizes[0])
-        if report["layer_saved_for_backward_bytes"] is not None:
-            print(f"\n(4) one layer at {sizes[0]}: memory kept for backward beyond the input, MiB")
-            for name, size in report["layer_saved_for_backward_bytes"].items():
-                print(f"  {name:30s} {size / 2**20:8.1f}")
-    _save(report, args.out)
-
+    _run_layers(report, sizes, modes, tuple(args.layouts.split(",")), args)
     if not args.skip_cnn:
-        report["cnn_samples"] = args.cnn_samples
-        report["cnn_repeats"] = args.cnn_repeats
-        epoch, fastest = bench_cnn(args.cnn_samples, args.cnn_repeats)
-        report["cnn_epoch_seconds"], report["cnn_fastest_epoch_seconds"] = epoch, fastest
-        label = f"(3) CNN fit epoch ({args.cnn_samples} samples)"
-        print(f"\n{label}: median s, x ReLU; fastest s, x ReLU", flush=True)
-        for name, seconds in sorted(epoch.items(), key=lambda kv: kv[1]):
-            print(
-                f"  {name:30s} {seconds:8.3f}  {seconds / epoch[RELU]:5.3f}x"
-                f"  {fastest[name]:8.3f}  {fastest[name] / fastest[RELU]:5.3f}x",
-                flush=True,
-            )
-        _save(report, args.out)
-
-    if not args.skip_cnn and not args.skip_memory:
-        kind, peaks = peak_training_memory(args.cnn_samples, args.memory_repeats)
-        report["cnn_peak_memory_kind"] = kind
-        report["cnn_peak_memory_bytes"] = peaks
-        print(f"\n(4) CNN training: peak {kind} growth over an epoch, median MiB, x ReLU")
-        for name, size in peaks.items():
-            print(f"  {name:30s} {size / 2**20:8.1f}  {size / peaks[RELU]:5.3f}x")
-        _save(report, args.out)
-
+        _run_cnn(report, args)
     print(summary(report))
     print(f"\nwrote {args.out}")
 

@@ -1,4 +1,4 @@
-"""Inference latency of a converted ArcFace iresnet18: Keras, ONNX Runtime, TFLite vs PyTorch.
+"""Inference latency of a converted ArcFace iresnet18: Keras, ONNX Runtime, OpenVINO, LiteRT.
 
 A randomly initialised PyTorch iresnet18 (InsightFace's architecture and
 parameter names, from examples/iresnet_torch.py) is saved as a state_dict and
@@ -13,12 +13,20 @@ round, and the median time per call is reported with its ratio to PyTorch:
   step (`tf.function` on TensorFlow, `jax.jit` on JAX, eager on PyTorch);
 - `keras call`: `model(x, training=False)`, uncompiled;
 - `onnxruntime`: the `.onnx` file, CPU provider, default session options;
+- `openvino (onnx)`: OpenVINO's CPU plugin on that `.onnx` file (float32
+  inference precision, for embeddings that match);
+- `openvino (export)` and `openvino (built-in, export)`: `model.export(...,
+  format="openvino")` of the converted model, and of the same model with
+  `keras.layers.PReLU` (`migration.to_builtin_prelu`), on TensorFlow and
+  PyTorch (Keras cannot export a JAX model to OpenVINO). The number of
+  native `PRelu` ops in each graph is printed: on PyTorch the built-in's is
+  decomposed;
 - `tflite`: the `.tflite` file in LiteRT's interpreter
   (`ai_edge_litert.interpreter`, or `tf.lite.Interpreter` where LiteRT is not
   installed) with one thread per CPU core (TensorFlow backend only).
 
-`--threads N` sets the threads of PyTorch, ONNX Runtime, TFLite and (on that
-backend) TensorFlow to N; JAX's CPU thread pool cannot be set from Python
+`--threads N` sets the threads of PyTorch, ONNX Runtime, OpenVINO, TFLite
+and (on that backend) TensorFlow to N; JAX's CPU thread pool cannot be set from Python
 and keeps its default. On a shared machine, one thread per framework keeps
 the ratios steadier: multithreaded runtimes wait for each other's cores.
 
@@ -102,7 +110,44 @@ def candidates(torch_model, paths, batch, threads=None):
             return interpreter.get_tensor(output_index)
 
         runs["tflite"] = tflite
+    runs.update(_openvino_runs(paths, images, threads))
     return runs
+
+
+OPENVINO_GRAPHS = {
+    "openvino (onnx)": "onnx",
+    "openvino (export)": "openvino",
+    "openvino (built-in, export)": "openvino_builtin",
+}
+
+
+def _openvino_runs(paths, images, threads):
+    import openvino
+
+    core = openvino.Core()
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    runs = {}
+    for name, key in OPENVINO_GRAPHS.items():
+        if key in paths:
+            compiled = core.compile_model(core.read_model(paths[key]), "CPU", config)
+            runs[name] = lambda compiled=compiled: compiled(images)[0]
+    return runs
+
+
+def openvino_prelu_ops(paths):
+    """The number of native `PRelu` ops in each OpenVINO graph."""
+    import openvino
+
+    core = openvino.Core()
+    return {
+        name: [op.get_type_name() for op in core.read_model(paths[key]).get_ordered_ops()].count(
+            "PRelu"
+        )
+        for name, key in OPENVINO_GRAPHS.items()
+        if key in paths
+    }
 
 
 def measure(runs, rounds, seed):
@@ -136,6 +181,12 @@ def convert(directory):
     iresnet.convert_checkpoint(
         checkpoint, paths["keras"], depth=18, onnx=paths["onnx"], tflite=paths.get("tflite")
     )
+    if BACKEND in ("tensorflow", "torch"):
+        model = keras_prelu.saving.load_model(paths["keras"], compile=False)
+        builtin = keras_prelu.migration.to_builtin_prelu(model)
+        for key, exported in (("openvino", model), ("openvino_builtin", builtin)):
+            paths[key] = os.path.join(directory, f"{key}.xml")
+            exported.export(paths[key], format="openvino", verbose=False)
     return torch_model, paths
 
 
@@ -177,6 +228,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as directory:
         torch_model, paths = convert(directory)
         report["peak_rss_mib_after_conversion"] = _peak_rss_mib()
+        report["openvino_prelu_ops"] = openvino_prelu_ops(paths)
+        print(f"native PRelu ops in the OpenVINO graphs: {report['openvino_prelu_ops']}")
         for batch in args.batches:
             runs = candidates(torch_model, paths, batch, args.threads)
             expected = runs[BASELINE]()
@@ -194,7 +247,7 @@ def main(argv=None):
             print(f"\nbatch {batch}, {BACKEND} backend: median ms per call, x torch eager")
             for name, value in sorted(seconds.items(), key=lambda item: item[1]):
                 ratio = report["vs_torch_eager"][batch][name]
-                print(f"  {name:24s} {value * 1e3:9.1f}  {ratio:5.2f}x", flush=True)
+                print(f"  {name:28s} {value * 1e3:9.1f}  {ratio:5.2f}x", flush=True)
     report["load_average_end"] = os.getloadavg()[0]
     report["peak_rss_mib"] = _peak_rss_mib()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -84,12 +84,7 @@ def export_onnx(
 
     path = os.fspath(filepath)
     layers = [layer for layer in prelu_layers(model).values() if isinstance(layer, PReLU)]
-    for layer in layers:
-        if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
-            raise ValueError(
-                f"PReLU layer '{layer.name}' has NaN or infinite slopes (did training "
-                f"diverge?), whose outputs are unspecified. Received: filepath={path}"
-            )
+    _refuse_non_finite_slopes(layers, path)
     if sample_input is None:
         sample_input = _sample_input(model)
     # An eager call: Keras exports only models that have been called, which
@@ -107,21 +102,34 @@ def export_onnx(
             fuse_onnx_prelu(onnx_model)
         native = sum(node.op_type == "PRelu" for node in onnx_model.graph.node)
         if fuse_prelu and native < len(layers):
-            message = (
-                f"The ONNX graph has {native} native PRelu node(s) for the model's {len(layers)} "
-                "keras_prelu.PReLU layers: the others stay elementwise ops, which compute the "
-                "same values more slowly. The exporter may write a pattern fuse_onnx_prelu "
-                "does not know. "
-                f"Received: filepath={path}"
-            )
-            if strict:
-                raise ValueError(message)
-            warnings.warn(message, stacklevel=2)
+            _unfused(native, len(layers), strict, path)
         final = os.path.join(scratch, "final.onnx")
         onnx.save(onnx_model, final)
         _check_in_onnxruntime(final, sample_input, expected, path)
         os.replace(final, path)
     return native
+
+
+def _refuse_non_finite_slopes(layers, path) -> None:
+    for layer in layers:
+        if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
+            raise ValueError(
+                f"PReLU layer '{layer.name}' has NaN or infinite slopes (did training "
+                f"diverge?), whose outputs are unspecified. Received: filepath={path}"
+            )
+
+
+def _unfused(native, layers, strict, path) -> None:
+    """Warns, or raises if `strict`, that PReLU layers stayed elementwise ops."""
+    message = (
+        f"The ONNX graph has {native} native PRelu node(s) for the model's {layers} "
+        "keras_prelu.PReLU layers: the others stay elementwise ops, which compute the "
+        "same values more slowly. The exporter may write a pattern fuse_onnx_prelu "
+        f"does not know. Received: filepath={path}"
+    )
+    if strict:
+        raise ValueError(message)
+    warnings.warn(message, stacklevel=3)
 
 
 def _sample_input(model):
@@ -243,7 +251,6 @@ class _OnnxGraph:
         for name, array in self.constants.items():
             self.shapes[name] = list(array.shape)
         self.producers = {out: node for node in self.graph.node for out in node.output}
-        self.replaced = []
 
     def _producer(self, name, op_type):
         node = self.producers.get(name)

@@ -29,6 +29,7 @@ names `saving.from_builtin_prelu`, `to_builtin_prelu`, `from_torch_prelu`
 and `slopes_from_torch` still work but warn; they go in 0.4.
 """
 
+import contextlib
 import io
 import json
 import math
@@ -118,24 +119,12 @@ def load_model(
 ) -> keras.Model:
     """Loads a `.keras` model, checking the file before Keras reads it.
 
-    Same arguments and result as `keras.saving.load_model`. Before loading:
-
-    - the archive's declared sizes are checked before anything is inflated:
-      a member (or all of them together) declaring more than 64 MiB and over
-      100 times what it stores, or a `config.json` over 64 MiB, is refused
-      at once as a potential decompression bomb;
-    - every member's CRC is checked, streaming, in bounded memory;
-    - `config.json` must be a valid JSON object;
-    - the stored weights (HDF5 or npz) may hold no links, external or
-      virtual datasets, and no array declaring far more than it stores;
-    - every `keras_prelu.PReLU` config is validated without building the
-      layer.
-
-    On a failed check, and on the errors Keras raises for a file it cannot
-    load, it raises a `ValueError` naming the file, and the layer where one
-    is at fault; no model is returned and the file is only read. Other
-    exceptions (`MemoryError`, `KeyboardInterrupt`, a bug) pass as they are.
-    The module docstring says what the checks do not cover.
+    Same arguments and result as `keras.saving.load_model`. The checks (the
+    module docstring lists them, and what they do not cover) read the file
+    only. A failed check, or an error Keras raises for a file it cannot load,
+    gives a `ValueError` naming the file (and the layer at fault, where one
+    is); other exceptions (`MemoryError`, `KeyboardInterrupt`, a bug) pass as
+    they are.
 
     Args:
         filepath: str or `pathlib.Path`. Path to a `.keras` file.
@@ -175,15 +164,11 @@ def load_weights(
 ) -> None:
     """Loads weights into `model`, all of them or none.
 
-    Like `model.load_weights(filepath)`, but the file is checked first, as
-    in `load_model` (sizes, CRCs and stored arrays; a `.keras` file's
-    `config.json` is not needed and not read), and a failure (a missing,
-    truncated, corrupted or hostile file, or a weight whose shape does not
-    match its layer, such as a slope saved for another layout) raises a
-    `ValueError` naming the file and leaves every weight of `model`, and of
-    its optimizer, as it was before the call. Any other exception during
-    loading (`MemoryError`, `KeyboardInterrupt`) also restores them, and is
-    passed on.
+    Like `model.load_weights(filepath)`, with the file checked first as in
+    `load_model` (but for `config.json`, not read). A bad file, or a weight
+    whose shape does not match its layer, gives a `ValueError` naming the
+    file; then, and on any other exception (passed on), every weight of
+    `model` and of its optimizer is as it was before the call.
 
     Args:
         model: A built Keras model.
@@ -195,7 +180,8 @@ def load_weights(
     if path.endswith(".keras"):
         _check_keras_archive(path, read_config=False)
     else:
-        _check_weights_file(path)
+        with _refusing(path, "weights file"):
+            _check_h5(path, "it")
     # Keras loads layer by layer (and the optimizer, whose state a weights
     # file also holds), so a failure can leave some of them loaded.
     variables = list(model.weights)
@@ -228,41 +214,43 @@ def _existing_file(filepath, suffixes) -> str:
 # Checking files ----------------------------------------------------------------
 
 
-def _check_keras_archive(path, read_config) -> Any:
-    """Checks a `.keras` archive without trusting what it declares.
-
-    Returns its parsed `config.json` (None unless `read_config`).
-    """
+@contextlib.contextmanager
+def _refusing(path, kind):
+    """Turns what a check finds, or a reader raises, into a `ValueError`
+    naming the file at `path`, a `kind` of file."""
     try:
-        config_json = _read_keras_archive(path, read_config)
-        config = None
-        if read_config:
-            try:
-                config = json.loads(config_json)
-            except (ValueError, RecursionError) as error:
-                raise _Damaged(
-                    f"its config.json is not valid JSON ({type(error).__name__}: {error})"
-                ) from error
-            if not isinstance(config, dict):
-                raise _Damaged(
-                    f"its config.json holds a {type(config).__name__}, not a model config"
-                )
-        return config
+        yield
     except _Hostile as error:
         raise ValueError(
             f"Refusing to load '{path}': {error}. It may be a decompression bomb "
             f"or otherwise hostile. Received: filepath={path}"
         ) from None
-    except _Damaged as error:
+    except (_Damaged, *_READ_ERRORS) as error:
+        detail = str(error) if isinstance(error, _Damaged) else f"{type(error).__name__}: {error}"
         raise ValueError(
-            f"'{path}' is not a valid .keras file: {error}. It may be truncated or "
-            f"corrupted; save the model again. Received: filepath={path}"
-        ) from error.__cause__
-    except _READ_ERRORS as error:
-        raise ValueError(
-            f"'{path}' is not a valid .keras file: {type(error).__name__}: {error}. It "
-            f"may be truncated or corrupted; save the model again. Received: filepath={path}"
-        ) from error
+            f"'{path}' is not a valid {kind}: {detail}. It may be truncated or "
+            f"corrupted; save it again. Received: filepath={path}"
+        ) from (error.__cause__ if isinstance(error, _Damaged) else error)
+
+
+def _check_keras_archive(path, read_config) -> Any:
+    """Checks a `.keras` archive without trusting what it declares.
+
+    Returns its parsed `config.json` (None unless `read_config`).
+    """
+    with _refusing(path, ".keras file"):
+        config_json = _read_keras_archive(path, read_config)
+        if not read_config:
+            return None
+        try:
+            config = json.loads(config_json)
+        except (ValueError, RecursionError) as error:
+            raise _Damaged(
+                f"its config.json is not valid JSON ({type(error).__name__}: {error})"
+            ) from error
+        if not isinstance(config, dict):
+            raise _Damaged(f"its config.json holds a {type(config).__name__}, not a model config")
+        return config
 
 
 def _read_keras_archive(path, read_config) -> bytes | None:
@@ -339,22 +327,6 @@ def _check_member(archive, info, check) -> None:
                 check(io.BytesIO(member.read()), f"its member '{info.filename}'")
     except _READ_ERRORS as error:
         raise _Damaged(f"its member '{info.filename}' cannot be read ({error})") from error
-
-
-def _check_weights_file(path) -> None:
-    """Checks a `.weights.h5` file as `_check_h5` does, naming the file."""
-    try:
-        _check_h5(path, "it")
-    except _Hostile as error:
-        raise ValueError(
-            f"Refusing to load '{path}': {error}. It may be a decompression bomb "
-            f"or otherwise hostile. Received: filepath={path}"
-        ) from None
-    except _READ_ERRORS as error:
-        raise ValueError(
-            f"'{path}' is not a valid weights file: {error}. It may be truncated or "
-            f"corrupted; save the weights again. Received: filepath={path}"
-        ) from error
 
 
 def _check_h5(source, where) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import keras_prelu
 from keras_prelu._kernels import reference
+from tests import numpy_oracle
 from tests.backend_utils import backend_kernel_paths
 
 BACKEND = keras.backend.backend()
@@ -311,6 +312,50 @@ def test_tensorflow_accumulator_detection_hook_exists():
     assert not tf_kernels._watched_by_accumulator(x)
     with tf.autodiff.ForwardAccumulator(x, tf.ones(2)):
         assert tf_kernels._watched_by_accumulator(x, tf.constant(0.5))
+
+
+@pytest.mark.requires_backend("tensorflow")
+def test_tensorflow_tape_detection_hook_exists():
+    """`prelu` learns that no gradient tape records from a private function;
+    without it, exported graphs would keep an Identity op that OpenVINO's
+    converter takes for a second output. This test notices the day a
+    TensorFlow release drops it."""
+    import tensorflow as tf
+
+    from keras_prelu._kernels import tensorflow as tf_kernels
+
+    assert not tf_kernels._recording()
+    with tf.GradientTape():
+        assert tf_kernels._recording()
+
+
+@pytest.mark.requires_backend("tensorflow")
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_tensorflow_graph_traced_without_a_tape_differentiates_later(jit_compile):
+    """An inference function (the form exports see, with no unused op left in
+    it) keeps the convention when a tape differentiates it afterwards,
+    without a retrace: gradient 1 at x == 0, alpha for NaN, and a slope
+    gradient untouched by an infinite upstream gradient next to x >= 0."""
+    import tensorflow as tf
+
+    function = tf.function(keras_prelu.prelu, autograph=False, jit_compile=jit_compile)
+    x = tf.constant([[0.0, -0.0, np.nan, -2.0, 3.0], [1.0, -1.0, 0.0, np.inf, -np.inf]])
+    alpha = tf.constant([0.25, 0.5, 0.75, 1.5, -0.5])
+    upstream = np.array([[1.0, 2.0, 3.0, 4.0, np.inf], [1.0, 1.0, 1.0, 1.0, 1.0]], "float32")
+    function(x, alpha)
+    graph = function.get_concrete_function(x, alpha).graph
+    used = {t.name for op in graph.get_operations() for t in op.inputs}
+    used |= {t.name for t in graph.outputs}
+    dangling = [op.name for op in graph.get_operations() if op.outputs and op.type == "Identity"]
+    assert not [name for name in dangling if f"{name}:0" not in used], dangling
+    with tf.GradientTape() as tape:
+        tape.watch([x, alpha])
+        loss = tf.reduce_sum(function(x, alpha) * upstream)
+    grad_x, grad_alpha = tape.gradient(loss, [x, alpha])
+    assert function.experimental_get_tracing_count() == 1
+    want_x, want_alpha = numpy_oracle.gradients(x.numpy(), alpha.numpy(), upstream)
+    np.testing.assert_array_equal(grad_x.numpy(), want_x)
+    np.testing.assert_allclose(grad_alpha.numpy(), want_alpha, rtol=1e-6)
 
 
 # Two real uses ----------------------------------------------------------------------

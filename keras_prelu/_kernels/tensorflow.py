@@ -10,6 +10,12 @@ terms can turn a -0.0 output into +0.0). A NaN or infinite slope, which
 means training diverged, gives NaN where x >= 0 (`inf * 0`): such outputs
 are unspecified, as in `keras.layers.PReLU`.
 
+Its gradient is ours, attached with `tf.custom_gradient` (eagerly, and in a
+graph a tape records), or, in a graph no tape records (what exporters
+trace), by overriding the gradient of an IdentityN op as that decorator
+does, minus the unused Identity op it leaves, which OpenVINO's converter
+would take for a second model output.
+
 `prelu_training` computes `where(x >= 0, x, alpha * x)` directly, with
 fewer passes over memory; on large tensors its forward
 and backward are each compiled by XLA.
@@ -26,12 +32,18 @@ where a build lacks it, `prelu` always runs the `where` form (and exporters
 no longer see the fused pattern).
 """
 
+import itertools
+
 import tensorflow as tf
 
 try:  # private; see above
     from tensorflow.python.eager.forwardprop_util import pack_tangents as _pack_tangents
 except ImportError:  # pragma: no cover - depends on the TensorFlow build
     _pack_tangents = None
+try:  # private; see above
+    from tensorflow.python.eager.record import could_possibly_record as _recording
+except ImportError:  # pragma: no cover - depends on the TensorFlow build
+    _recording = lambda: True  # noqa: E731
 
 from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
@@ -51,21 +63,22 @@ def _input_gradient(x, alpha, upstream):
     return tf.where(x >= 0, upstream, upstream * _in_dtype(alpha, x.dtype))
 
 
-def _slope_gradient_terms(x, upstream):
-    return tf.where(x >= 0, tf.zeros_like(upstream), upstream * x)
-
-
 def _slope_gradient(x, alpha, upstream):
-    summed_in = tf.as_dtype(accumulation_dtype(x.dtype, alpha.dtype))
-    terms = _slope_gradient_terms(x, upstream)
-    if use_matmul_reduction(x.shape.rank, alpha.shape):
+    return _summed_to(tf.where(x >= 0, tf.zeros_like(upstream), upstream * x), alpha)
+
+
+def _summed_to(terms, alpha):
+    """`terms` summed over the axes `alpha` is broadcast along, in at least
+    float32, returned in alpha's shape and dtype."""
+    summed_in = tf.as_dtype(accumulation_dtype(terms.dtype, alpha.dtype))
+    if use_matmul_reduction(terms.shape.rank, alpha.shape):
         rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
         ones = tf.ones((1, tf.shape(rows)[0]), summed_in)
         total = tf.matmul(ones, _in_dtype(rows, summed_in))
     else:
         total = tf.reduce_sum(
             _in_dtype(terms, summed_in),
-            axis=broadcast_reduction_axes(x.shape.rank, alpha.shape),
+            axis=broadcast_reduction_axes(terms.shape.rank, alpha.shape),
         )
     return _in_dtype(tf.reshape(total, tf.shape(alpha)), alpha.dtype)
 
@@ -151,7 +164,32 @@ def prelu(x, alpha):
     x, alpha = tf.convert_to_tensor(x), tf.convert_to_tensor(alpha)
     if _watched_by_accumulator(x, alpha):
         return _prelu_training(x, alpha)
-    return _prelu(x, alpha)
+    if tf.executing_eagerly() or _recording():
+        return _prelu(x, alpha)
+    return _untaped_prelu(x, alpha)
+
+
+_gradient_names = itertools.count()
+
+
+def _untaped_prelu(x, alpha):
+    """`_prelu` in a graph that no tape records (an export, an inference
+    function): its gradient attached as `tf.custom_gradient` attaches it in a
+    graph (an IdentityN whose gradient is overridden, so that the graph can
+    still be differentiated later), without the unused Identity op
+    `tf.custom_gradient` also adds, which OpenVINO's converter takes for a
+    second model output. A tape that records inside a graph needs
+    `tf.custom_gradient` itself (it registers the gradient with the tape)."""
+    name = f"KerasPReLUGradient_{next(_gradient_names)}"
+
+    @tf.RegisterGradient(name)
+    def _gradient(unused_op, upstream, *unused_upstreams):
+        gradients = _compiled_gradients if _is_large(x) else _gradients
+        return (None, *gradients(x, alpha, upstream))
+
+    output = _fused_pattern(x, _in_dtype(alpha, x.dtype))
+    with tf.compat.v1.get_default_graph().gradient_override_map({"IdentityN": name}):
+        return tf.identity_n([output, x, alpha])[0]
 
 
 def prelu_training(x, alpha):

@@ -142,13 +142,17 @@ def _backward_where(upstream, x, alpha, need_alpha=True):
     return grad_x, _sum_to_alpha(per_element, alpha)
 
 
-def _slice_rows(x, alpha):
-    """Rows of x's first axis per slice; 0 means one slice (no slicing)."""
-    if x.ndim == 0 or x.shape[0] == 0:
-        return 0
-    if alpha.ndim == x.ndim and alpha.shape[0] != 1:  # the slope spans the batch
-        return 0
-    return max(1, _CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
+def _batch_slices(x, upstream, grad_x, alpha):
+    """`(x, upstream, grad_x)` views over slices of the batch of about
+    `_CPU_SLICE_ELEMENTS` each; one slice when x has no batch to cut or the
+    slope spans the batch."""
+    if x.ndim == 0 or x.shape[0] == 0 or (alpha.ndim == x.ndim and alpha.shape[0] != 1):
+        return [(x, upstream, grad_x)]
+    rows = max(1, _CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
+    return [
+        (x[i : i + rows], upstream[i : i + rows], grad_x[i : i + rows])
+        for i in range(0, x.shape[0], rows)
+    ]
 
 
 def _backward_sliced(upstream, x, alpha, need_alpha=True):
@@ -161,43 +165,25 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
         d alpha += sum(min(x, 0) * upstream)
     `lerp(alpha, 1, 0)` is alpha + 0 * (1 - alpha) and `lerp(alpha, 1, 1)`
     is 1 - (1 - alpha) * 0, exact for a finite slope. A NaN x, which belongs
-    to the negative branch, gets upstream here, but its slope-gradient term is NaN, as is that of a
-    non-finite upstream gradient next to x >= 0 (0 * inf, where the
-    reference has 0): so a NaN in the summed slope gradient sends the whole
-    backward to `_backward_where` instead. A frozen slope has no such sum, so
-    its branch indicator comes from -x, with NaN on the negative side:
-    n = `threshold_backward(1, -x, 0)` and grad_x = upstream * lerp(1, alpha, n).
+    to the negative branch, gets upstream here, but its slope-gradient term
+    is NaN, as is that of a non-finite upstream gradient next to x >= 0
+    (0 * inf, where the reference has 0): so a NaN in the summed slope
+    gradient sends the whole backward to `_backward_where` instead.
     """
-    slopes = _slopes(alpha, x.dtype)
-    # Differentiated again: its out= kernels record no graph.
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled():  # differentiated again: out= kernels record no graph
         return _backward_where(upstream, x, alpha, need_alpha)
     grad_x = torch.empty_like(x)
-    rows = _slice_rows(x, alpha)
-    if rows and rows < x.shape[0]:
-        starts = range(0, x.shape[0], rows)
-        slices = [(x[i : i + rows], upstream[i : i + rows], grad_x[i : i + rows]) for i in starts]
-    else:
-        slices = [(x, upstream, grad_x)]
+    slices = _batch_slices(x, upstream, grad_x, alpha)
     # Two scratch buffers of one slice, reused; no kernel writes over one of
-    # its own inputs (torch takes a slower path when an output aliases an
-    # input).
-    first = slices[0][0]
-    scratch = (torch.empty_like(first), torch.empty_like(first))
-    one = torch.ones((), dtype=x.dtype, device=x.device)
-    threshold_backward = _ATEN.threshold_backward.grad_input
+    # its own inputs (torch takes a slower path when an output aliases one).
+    scratch = (torch.empty_like(slices[0][0]), torch.empty_like(slices[0][0]))
     if not need_alpha:
-        for x_part, upstream_part, grad_part in slices:
-            negated, negative = (_fit(buffer, x_part) for buffer in scratch)
-            torch.neg(x_part, out=negated)
-            threshold_backward(one.expand_as(x_part), negated, 0, grad_input=negative)
-            factor = torch.lerp(one.expand_as(x_part), slopes, negative, out=negated)
-            torch.mul(upstream_part, factor, out=grad_part)
+        _sliced_input_gradient(slices, scratch, _slopes(alpha, x.dtype))
         return grad_x, None
     axes = broadcast_reduction_axes(x.ndim, alpha.shape)
     summed_in = getattr(torch, accumulation_dtype(x.dtype, alpha.dtype))
     below_zero = -_smallest_subnormal(x.dtype)
-    total = None
+    slopes, total = _slopes(alpha, x.dtype), None
     for x_part, upstream_part, grad_part in slices:
         clamped, terms = (_fit(buffer, x_part) for buffer in scratch)
         torch.clamp_max(x_part, 0, out=clamped)
@@ -207,14 +193,29 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
             total = partial if total is None else total.add_(partial)
         else:  # a slope per element (one slice): the terms are its gradient
             total, terms = terms.clone(), clamped
-        nonnegative = threshold_backward(
-            one.expand_as(x_part), x_part, below_zero, grad_input=clamped
+        one = torch.ones((), dtype=x.dtype, device=x.device).expand_as(x_part)
+        nonnegative = _ATEN.threshold_backward.grad_input(
+            one, x_part, below_zero, grad_input=clamped
         )
-        factor = torch.lerp(slopes, one.expand_as(x_part), nonnegative, out=terms)
+        factor = torch.lerp(slopes, one, nonnegative, out=terms)
         torch.mul(upstream_part, factor, out=grad_part)
     if _any_nan(total):
         return _backward_where(upstream, x, alpha, need_alpha)
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
+
+
+def _sliced_input_gradient(slices, scratch, slopes) -> None:
+    """`_backward_sliced`'s input gradient for a frozen slope, into each
+    slice's `grad_x`. No sum, so the branch indicator comes from -x, with NaN
+    on the negative side: n = `threshold_backward(1, -x, 0)` and
+    grad_x = upstream * lerp(1, alpha, n)."""
+    for x_part, upstream_part, grad_part in slices:
+        negated, negative = (_fit(buffer, x_part) for buffer in scratch)
+        one = torch.ones((), dtype=x_part.dtype, device=x_part.device).expand_as(x_part)
+        torch.neg(x_part, out=negated)
+        _ATEN.threshold_backward.grad_input(one, negated, 0, grad_input=negative)
+        factor = torch.lerp(one, slopes, negative, out=negated)
+        torch.mul(upstream_part, factor, out=grad_part)
 
 
 def _fit(buffer, part):
@@ -313,9 +314,9 @@ def _make_function(forward_kernel, backward_kernel):
 
         @staticmethod
         def symbolic(g, x, alpha):
-            # torch.onnx's TorchScript exporter (Keras's choice for dynamic
-            # shapes) cannot export aten::_prelu_kernel. ONNX's PRelu computes
-            # the same values, with alpha broadcast to x, as one fused node.
+            # For torch.onnx's TorchScript exporter (Keras's choice for
+            # dynamic shapes): ONNX's PRelu broadcasts alpha to x, so one
+            # node, without the reshapes around `torch.prelu`.
             return g.op("PRelu", x, alpha)
 
         @staticmethod
