@@ -84,6 +84,8 @@ takes `layer1.0.conv2.weight`. Every layer fixes its data format, whatever
 """
 
 
+# The whole architecture in one function, block by block as InsightFace
+# writes it, so that it reads against the original.
 def build_iresnet(
     depth=18,
     input_size=INPUT_SIZE,

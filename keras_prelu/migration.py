@@ -1,10 +1,6 @@
 """Moving PReLU models between `keras.layers.PReLU`, `torch.nn.PReLU` and this package.
 
-- `from_builtin_prelu` and `to_builtin_prelu`: swap `keras.layers.PReLU` for
-  `keras_prelu.PReLU` in a model and back, weights kept, outputs identical.
-- `slopes_from_torch` and `from_torch_prelu`: import the weights of a
-  `torch.nn.PReLU`, from NumPy arrays or the module itself; torch itself is
-  never imported here.
+See docs/saving.md; torch itself is never imported.
 """
 
 import functools
@@ -20,37 +16,21 @@ from keras_prelu._layer import check_positive_int
 
 __all__ = ["from_builtin_prelu", "to_builtin_prelu", "slopes_from_torch", "from_torch_prelu"]
 
-_PRELU_ARGS = ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")
-_LAYOUT_ARGS = ("layout", "data_format")
-
-# Migration from and to keras.layers.PReLU ---------------------------------------
-
 
 def from_builtin_prelu(model: keras.Model) -> keras.Model:
     """Returns a copy of `model` with `keras_prelu.PReLU` for `keras.layers.PReLU`.
 
-    Every `keras.layers.PReLU` (exactly that class, also inside nested
-    Sequential and Functional models) becomes a `keras_prelu.PReLU` with
-    `layout="full"`, the same initializer, regularizer, constraint, name,
-    dtype and slope values, so outputs are identical. `shared_axes` are
-    translated into the input axes the installed `keras.layers.PReLU`
-    actually shares, found by building a tiny built-in layer with the same
-    `shared_axes` on an input of the same rank (Keras 3.15 reads a
-    non-positive axis `a` as input axis `rank + a - 1`, so `-1` shares the
-    axis before the last; a later Keras may read it as Python does): the
-    copy always shares the same axes as the original. All other layers are
-    cloned with their weights. The copy is not compiled.
+    Each `keras.layers.PReLU` (that class exactly, nested models included)
+    becomes a `keras_prelu.PReLU(layout="full")` that shares the same axes,
+    with the same slopes and arguments: outputs are identical. Other layers
+    are cloned with their weights. The copy is not compiled.
 
     Args:
-        model: A Sequential or Functional model, e.g. from
-            `keras.saving.load_model` on a file saved with the built-in.
-
-    Returns:
-        A new model of the same structure.
+        model: `keras.Model`. A Sequential or Functional model.
 
     Raises:
-        ValueError: if a layer was never built and has non-positive
-            `shared_axes`, whose meaning depends on the input rank.
+        ValueError: if a layer's `shared_axes` cannot be translated (unbuilt
+            and rank-dependent, or refused by the installed built-in).
 
     Example:
 
@@ -63,51 +43,36 @@ def from_builtin_prelu(model: keras.Model) -> keras.Model:
 def to_builtin_prelu(model: keras.Model) -> keras.Model:
     """Returns a copy of `model` with `keras.layers.PReLU` for `keras_prelu.PReLU`.
 
-    The way back, for dropping the dependency: the copy saves to a `.keras`
-    file that loads without `keras_prelu`, and gives identical outputs. The
-    channel-wise and scalar layouts become `shared_axes` over every other
-    non-batch axis (unknown spatial sizes are fine), and a scalar slope is
-    stored with shape `(1,) * (rank - 1)`. Subclasses of `keras_prelu.PReLU`
-    are cloned as they are. The built-in's gradient at exactly `x == 0` is 0
-    instead of 1. The copy is not compiled.
+    The way back: the copy gives identical outputs and saves to a file that
+    loads without `keras_prelu`. Subclasses of `keras_prelu.PReLU` are cloned
+    as they are. The copy is not compiled.
 
     Args:
-        model: A Sequential or Functional model.
-
-    Returns:
-        A new model of the same structure.
+        model: `keras.Model`. A Sequential or Functional model.
 
     Raises:
-        ValueError: if a layer's slopes cannot be expressed without knowing
-            its input rank (`layout="channelwise"` or `"scalar"`, or negative
-            `shared_axes`) and the layer was never built, or if the installed
-            `keras.layers.PReLU` does not share the axes it is given (checked
-            by building a tiny one).
+        ValueError: if a layer's slopes need its input rank and it was never
+            built, or the installed built-in does not share the axes given.
     """
     return _replace_layers(model, PReLU, _ours_to_builtin)
 
 
 def _replace_layers(model, source_class, convert):
-    pairs = []
-
     def clone(layer):
         if type(layer) is source_class:
             new_layer = convert(layer)
         else:
-            new_layer = layer.__class__.from_config(layer.get_config())
-        pairs.append((layer, new_layer))
+            new_layer = layer.from_config(layer.get_config())
+        _copy_weights(layer, new_layer)
         return new_layer
 
-    converted = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    for old_layer, new_layer in pairs:
-        _copy_weights(old_layer, new_layer)
-    return converted
+    return keras.models.clone_model(model, clone_function=clone, recursive=True)
 
 
 def _broadcast_shape(shape) -> tuple:
     """`shape` without leading size-1 axes: what it means when broadcast."""
     shape = tuple(shape)
-    while shape and shape[0] == 1:
+    while shape[:1] == (1,):
         shape = shape[1:]
     return shape
 
@@ -127,10 +92,9 @@ def _copy_weights(old_layer, new_layer) -> None:
         for value, target in zip(values, targets, strict=True)
     ):
         raise ValueError(
-            f"Layer '{old_layer.name}' could not be copied: its weights have "
-            f"shapes {[np.shape(v) for v in values]}, the copy's "
-            f"{[tuple(t.shape) for t in targets]}; copying them would put "
-            "values on the wrong elements."
+            f"Layer '{old_layer.name}' could not be copied: its weights have shapes "
+            f"{[np.shape(v) for v in values]}, the copy's {[tuple(t.shape) for t in targets]}; "
+            "copying them would put values on the wrong elements."
         )
     new_layer.set_weights(
         [np.reshape(value, target.shape) for value, target in zip(values, targets, strict=True)]
@@ -139,17 +103,14 @@ def _copy_weights(old_layer, new_layer) -> None:
 
 @functools.cache
 def _builtin_shared_axes(builtin_class, shared_axes: tuple, rank: int) -> frozenset | None:
-    """The input axes `builtin_class(shared_axes=...)` shares on rank-`rank` inputs.
+    """The input axes `builtin_class(shared_axes=...)` shares on rank-`rank` inputs, or None.
 
-    Found by building one on a tiny input with every axis of size 2 (so a
-    shared axis shows as size 1 in the slopes), rather than assumed: Keras
-    3.15's `keras.layers.PReLU` reads non-positive axes off by one, and a
-    later version may not. None if the built-in refuses those axes.
+    Measured rather than assumed: Keras 3.15 reads non-positive axes off by one.
     """
     probe = builtin_class(
         shared_axes=list(shared_axes), alpha_initializer="zeros", name="keras_prelu_probe"
     )
-    try:
+    try:  # every axis of size 2: a shared one has size 1 in the slopes
         probe.build((None,) + (2,) * (rank - 1))
     except (ValueError, IndexError):  # Keras 3.15 raises a bare IndexError for some axes
         return None
@@ -160,10 +121,8 @@ def _builtin_shared_axes(builtin_class, shared_axes: tuple, rank: int) -> frozen
 
 
 def _input_rank(layer) -> int | None:
-    build_config = layer.get_build_config() if layer.built else None
-    if not build_config or "input_shape" not in build_config:
-        return None
-    return len(build_config["input_shape"])
+    config = layer.get_build_config() if layer.built else None
+    return len(config["input_shape"]) if config and "input_shape" in config else None
 
 
 def _raise_unknown_rank(layer, why):
@@ -176,67 +135,44 @@ def _raise_unknown_rank(layer, why):
 
 def _builtin_to_ours(layer) -> PReLU:
     config = layer.get_config()
-    shared_axes = config["shared_axes"]
+    shared_axes = config.pop("shared_axes")
     if shared_axes is not None:
         axes = tuple(shared_axes) if isinstance(shared_axes, (list, tuple)) else (shared_axes,)
         rank = _input_rank(layer)
-        positive = all(isinstance(axis, int) and axis > 0 for axis in axes)
-        if rank is None and positive:
-            # Positive axes mean themselves at any rank if the built-in reads
-            # them so at the smallest rank that has them.
-            if _builtin_shared_axes(type(layer), axes, max(axes) + 1) != set(axes):
-                _raise_unknown_rank(
-                    layer,
-                    f"the installed keras.layers.PReLU does not share shared_axes={shared_axes} "
-                    "as named, so they cannot be translated",
-                )
-            shared = set(axes)
-        elif rank is None:
-            _raise_unknown_rank(
-                layer,
-                f"shared_axes={shared_axes} (which keras.layers.PReLU may read "
-                "relative to the input rank) cannot be translated",
+        if rank is None and not all(isinstance(axis, int) and axis > 0 for axis in axes):
+            why = f"{shared_axes=} cannot be translated: the built-in may read them relative to it"
+            _raise_unknown_rank(layer, why)
+        # Positive axes mean themselves at any rank if the built-in reads them
+        # so at the smallest rank that has them.
+        shared = _builtin_shared_axes(type(layer), axes, rank or max(axes) + 1)
+        if rank is None and shared != set(axes):
+            why = f"the installed keras.layers.PReLU does not share {shared_axes=} as named"
+            _raise_unknown_rank(layer, why)
+        if shared is None:
+            raise ValueError(
+                f"Layer '{layer.name}' could not be translated: keras.layers.PReLU "
+                f"refuses shared_axes={shared_axes} on rank-{rank} inputs."
             )
-        else:
-            shared = _builtin_shared_axes(type(layer), axes, rank)
-            if shared is None:
-                raise ValueError(
-                    f"Layer '{layer.name}' could not be translated: keras.layers.PReLU "
-                    f"refuses shared_axes={shared_axes} on rank-{rank} inputs."
-                )
         shared_axes = sorted(shared) or None
-    base = {key: value for key, value in config.items() if key not in _PRELU_ARGS}
-    return PReLU(
-        alpha_initializer=config["alpha_initializer"],
-        alpha_regularizer=config["alpha_regularizer"],
-        alpha_constraint=config["alpha_constraint"],
-        shared_axes=shared_axes,
-        layout="full",
-        **base,
-    )
+    return PReLU(shared_axes=shared_axes, layout="full", **config)
 
 
 def _ours_to_builtin(layer) -> keras.layers.PReLU:
     config = layer.get_config()
     rank = _input_rank(layer)
-    shared_axes = config["shared_axes"]
-    if layer.layout == "full":
-        if shared_axes is not None and any(axis < 0 for axis in shared_axes):
-            if rank is None:
-                _raise_unknown_rank(layer, f"negative shared_axes={shared_axes} cannot be resolved")
-            shared_axes = sorted({axis % rank for axis in shared_axes})
-    else:
-        if rank is None:
-            _raise_unknown_rank(layer, f"layout='{layer.layout}' cannot be written as shared_axes")
-        keep = set()
-        if layer.layout == "channelwise":
-            keep = {channel_axis(layer.data_format, rank)}
+    shared_axes = config.pop("shared_axes")
+    if rank is None and layer.layout != "full":
+        _raise_unknown_rank(layer, f"layout='{layer.layout}' cannot be written as shared_axes")
+    if rank is None and any(axis < 0 for axis in shared_axes or ()):
+        _raise_unknown_rank(layer, f"negative shared_axes={shared_axes} cannot be resolved")
+    if layer.layout != "full":
+        keep = {channel_axis(layer.data_format, rank)} if layer.layout == "channelwise" else ()
         shared_axes = [axis for axis in range(1, rank) if axis not in keep] or None
     if shared_axes is not None:
         # Only positive axes are passed on; check that the installed built-in
-        # reads them as they are meant rather than assume it.
-        shared_axes = sorted(set(shared_axes))
-        probe_rank = rank if rank is not None else max(shared_axes) + 1
+        # reads them as meant rather than assume it.
+        shared_axes = sorted({axis % rank if axis < 0 else axis for axis in shared_axes})
+        probe_rank = rank or max(shared_axes) + 1
         shared = _builtin_shared_axes(keras.layers.PReLU, tuple(shared_axes), probe_rank)
         if shared != set(shared_axes):
             raise ValueError(
@@ -244,118 +180,36 @@ def _ours_to_builtin(layer) -> keras.layers.PReLU:
                 f"keras.layers.PReLU shares axes {sorted(shared or ())} when given "
                 f"shared_axes={shared_axes} on rank-{probe_rank} inputs."
             )
-    base = {key: value for key, value in config.items() if key not in _PRELU_ARGS + _LAYOUT_ARGS}
-    return keras.layers.PReLU(
-        alpha_initializer=config["alpha_initializer"],
-        alpha_regularizer=config["alpha_regularizer"],
-        alpha_constraint=config["alpha_constraint"],
-        shared_axes=shared_axes,
-        **base,
-    )
-
-
-# Migration from torch.nn.PReLU --------------------------------------------------
+    del config["layout"], config["data_format"]
+    return keras.layers.PReLU(shared_axes=shared_axes, **config)
 
 
 def slopes_from_torch(weight: Any, rank: int = 4, data_format: str | None = None) -> np.ndarray:
     """Turns the weight of a `torch.nn.PReLU` into a `keras_prelu.PReLU` alpha.
 
-    `torch.nn.PReLU(num_parameters=C)` holds one slope per channel of dim 1
-    (NCHW); `num_parameters=1` one slope for everything. The result is the
-    alpha of `PReLU(layout="channelwise", data_format=data_format)` on
-    rank-`rank` inputs (e.g. `(1, 1, C)` for channels_last images, `(C, 1, 1)`
-    for channels_first), or of `PReLU(layout="scalar")` (shape `()`) for a
-    single slope. A channels_last alpha also fits a `layout="full"` layer
-    whose `shared_axes` are all the axes but the last.
+    One slope gives the alpha of `PReLU(layout="scalar")`, shape `()`; C
+    slopes that of `PReLU(layout="channelwise", data_format=data_format)`,
+    e.g. `(1, 1, C)` for channels_last images.
 
     Args:
-        weight: The slopes: a `torch.nn.PReLU` module, its `weight` tensor,
-            or a 1-D NumPy array or list of 1 or C numbers. torch is not
-            imported; a module or tensor is read through its own methods.
-        rank: int. The rank of the Keras layer's input, batch included
-            (4 for images): at least 1, and at least 2 for more than one
-            slope (which needs a channel axis). Only shapes the result for
-            more than one slope. Defaults to 4.
-        data_format: `"channels_last"` or `"channels_first"`: where the
-            channels are in the Keras input (the torch input is always
-            channels_first). Defaults to `keras.config.image_data_format()`.
+        weight: A `torch.nn.PReLU`, its `weight`, or a 1-D array of slopes.
+        rank: int. The rank of the Keras input, batch included. Defaults to `4`.
+        data_format: string, `"channels_last"` or `"channels_first"`: where
+            the Keras input has its channels. Defaults to
+            `keras.config.image_data_format()`.
 
     Returns:
         A NumPy array: the slopes, shaped for the Keras layer.
 
     Raises:
-        TypeError: for complex slopes (the imaginary part would be lost).
-        ValueError: for anything else that is not 1 or C finite real
-            slopes (None, NaN or infinite slopes, a 2-D array), or a bad
-            `rank` or `data_format`.
+        TypeError: for complex slopes.
+        ValueError: for anything else that is not 1 or C finite real slopes.
 
     Example:
 
     >>> alpha = keras_prelu.migration.slopes_from_torch(torch_prelu.weight)
     >>> model.get_layer("act").set_weights([alpha])
     """
-    slopes = _torch_slopes(weight)
-    rank = _check_rank(rank)
-    if slopes.size == 1:
-        return slopes.reshape(())
-    data_format = check_data_format(data_format)
-    if rank < 2:
-        raise ValueError(
-            f"{slopes.size} per-channel slopes need inputs of rank >= 2, "
-            f"(batch, channels, ...): a rank-{rank} input has no channel axis. "
-            f"Received: rank={rank!r}"
-        )
-    if data_format == "channels_first":
-        shape = (slopes.size,) + (1,) * (rank - 2)
-    else:
-        shape = (1,) * (rank - 2) + (slopes.size,)
-    return slopes.reshape(shape)
-
-
-def from_torch_prelu(
-    weight: Any, rank: int = 4, data_format: str | None = None, **kwargs: Any
-) -> PReLU:
-    """Builds a `keras_prelu.PReLU` that computes what a `torch.nn.PReLU` does.
-
-    One slope gives `layout="scalar"`, C slopes `layout="channelwise"` with
-    `data_format`; the layer is built (spatial sizes left unknown) and holds
-    the torch slopes. See `slopes_from_torch` for the arguments.
-
-    Args:
-        weight: A `torch.nn.PReLU`, its `weight`, or a 1-D array of slopes.
-        rank: int. The rank of the layer's input, batch included. Defaults
-            to 4.
-        data_format: `"channels_last"` or `"channels_first"`. Defaults to
-            `keras.config.image_data_format()`.
-        **kwargs: Other `keras_prelu.PReLU` arguments, such as `name`.
-
-    Returns:
-        A built `keras_prelu.PReLU`.
-
-    Example:
-
-    >>> layer = keras_prelu.migration.from_torch_prelu(torch.nn.PReLU(16))
-    """
-    alpha = slopes_from_torch(weight, rank=rank, data_format=data_format)
-    if alpha.ndim == 0:
-        layer = PReLU(layout="scalar", **kwargs)
-        layer.build((None,) * _check_rank(rank))
-    else:
-        layer = PReLU(layout="channelwise", data_format=data_format, **kwargs)
-        channels = alpha.size
-        if layer.data_format == "channels_first":
-            layer.build((None, channels) + (None,) * (rank - 2))
-        else:
-            layer.build((None,) * (rank - 1) + (channels,))
-    layer.set_weights([alpha])
-    return layer
-
-
-def _check_rank(rank) -> int:
-    return check_positive_int(rank, "rank", " (the rank of the layer's input, batch included)")
-
-
-def _torch_slopes(weight) -> np.ndarray:
     if weight is None:
         raise ValueError(
             "Expected a torch.nn.PReLU, its weight, or a 1-D array of slopes. Received: weight=None"
@@ -377,9 +231,8 @@ def _torch_slopes(weight) -> np.ndarray:
     try:
         slopes = np.asarray(weight)
     except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"Expected 1 or C real slopes. Received: weight={weight!r} ({error})"
-        ) from error
+        message = f"Expected 1 or C real slopes. Received: weight={weight!r} ({error})"
+        raise ValueError(message) from error
     if slopes.dtype.kind == "c":
         raise TypeError(
             "The slopes of a torch.nn.PReLU must be real; the imaginary part "
@@ -403,4 +256,45 @@ def _torch_slopes(weight) -> np.ndarray:
             f"The torch slopes must be finite; {int((~finite).sum())} of "
             f"{slopes.size} are NaN or infinite. Received: weight={slopes!r}"
         )
-    return slopes.reshape(-1)
+    rank = check_positive_int(rank, "rank", " (the rank of the layer's input, batch included)")
+    if slopes.size == 1:
+        return slopes.reshape(())
+    data_format = check_data_format(data_format)
+    if rank < 2:
+        raise ValueError(
+            f"{slopes.size} per-channel slopes need inputs of rank >= 2, (batch, channels, ...): "
+            f"a rank-{rank} input has no channel axis. Received: rank={rank!r}"
+        )
+    shape = [1] * (rank - 1)
+    shape[channel_axis(data_format, rank) - 1] = slopes.size
+    return slopes.reshape(shape)
+
+
+def from_torch_prelu(
+    weight: Any, rank: int = 4, data_format: str | None = None, **kwargs: Any
+) -> PReLU:
+    """Builds a `keras_prelu.PReLU` that computes what a `torch.nn.PReLU` does.
+
+    One slope gives `layout="scalar"`, C slopes `layout="channelwise"`; the
+    layer is built with unknown spatial sizes. Raises as `slopes_from_torch`.
+
+    Args:
+        weight: A `torch.nn.PReLU`, its `weight`, or a 1-D array of slopes.
+        rank: int. The rank of the layer's input, batch included. Defaults to `4`.
+        data_format: string, `"channels_last"` or `"channels_first"`.
+            Defaults to `keras.config.image_data_format()`.
+        **kwargs: Other `keras_prelu.PReLU` arguments, such as `name`.
+
+    Example:
+
+    >>> layer = keras_prelu.migration.from_torch_prelu(torch.nn.PReLU(16))
+    """
+    alpha = slopes_from_torch(weight, rank=rank, data_format=data_format)
+    if alpha.ndim == 0:
+        layer = PReLU(layout="scalar", **kwargs)
+        layer.build((None,) * int(rank))
+    else:
+        layer = PReLU(layout="channelwise", data_format=data_format, **kwargs)
+        layer.build((None,) + tuple(dim if dim > 1 else None for dim in alpha.shape))
+    layer.set_weights([alpha])
+    return layer

@@ -202,6 +202,8 @@ def test_torch_transform_detection_hook_exists():
 # TensorFlow -------------------------------------------------------------------------
 
 
+# One table of every TensorFlow transform, each a few lines: longer than a
+# function should be, but read as a list, like the other backends' tables.
 def _tensorflow_transforms():
     import tensorflow as tf
 
