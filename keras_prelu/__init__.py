@@ -1,14 +1,7 @@
 """keras_prelu: a correct, fast, deployable PReLU for Keras 3 on every backend.
 
-Public API: the `PReLU` layer, the functional op `prelu`, the default slope
-`DEFAULT_SLOPE`, and the modules `callbacks` (training diagnostics),
-`saving` (checked loading), `migration` (from and to `keras.layers.PReLU`
-and `torch.nn.PReLU`) and `export` (ONNX with native `PRelu`). Modules whose
-names start with an underscore are internal.
-
-Deprecated: `SlopeMonitor`, `DeadUnitMonitor` and
-`exclude_slopes_from_weight_decay`, imported from here as in 0.1.0, still
-work but warn; import them from `keras_prelu.callbacks`. They go in 0.4.
+The `PReLU` layer, the op `prelu`, `DEFAULT_SLOPE`, and the modules
+`callbacks`, `saving`, `migration` and `export`; `_` modules are internal.
 """
 
 from keras_prelu import _deprecation
@@ -33,12 +26,10 @@ __all__ = [
     "__version__",
 ]
 
-# Moved in 0.2.0: old name -> the module that defines it now.
-_MOVED = {
-    "SlopeMonitor": "keras_prelu.callbacks",
-    "DeadUnitMonitor": "keras_prelu.callbacks",
-    "exclude_slopes_from_weight_decay": "keras_prelu.callbacks",
-}
+# Moved to callbacks in 0.2.0; they warn, and go in 0.4.
+_MOVED = dict.fromkeys(
+    ("SlopeMonitor", "DeadUnitMonitor", "exclude_slopes_from_weight_decay"), "keras_prelu.callbacks"
+)
 
 
 def __getattr__(name: str) -> object:

@@ -24,19 +24,14 @@ def _is_axis_int(value) -> bool:
 
 
 def check_positive_int(value, name: str, meaning: str = "") -> int:
-    """`value` as an int if it is a positive integer (not a bool), else a
-    `ValueError` naming `name` (and saying what it is, with `meaning`)."""
+    """`value` as an int if a positive integer (not a bool), else a `ValueError`."""
     if not _is_axis_int(value) or value < 1:
         raise ValueError(f"`{name}` must be a positive int{meaning}. Received: {name}={value!r}")
     return int(value)
 
 
 def _validate_shared_axes(shared_axes) -> list[int] | None:
-    """Checks the types of `shared_axes` and rejects the batch axis.
-
-    Axes are normalised against the input rank only in `build`, once the rank
-    is known.
-    """
+    """Checks `shared_axes`' types and refuses axis 0; `build` normalises them."""
     if shared_axes is None:
         return None
     axes = list(shared_axes) if isinstance(shared_axes, (list, tuple)) else [shared_axes]
@@ -56,10 +51,7 @@ def _validate_shared_axes(shared_axes) -> list[int] | None:
 
 
 def check_data_format(data_format) -> str:
-    """Returns `data_format`, or `keras.config.image_data_format()` for None.
-
-    Raises a `ValueError` for anything but the two Keras data formats.
-    """
+    """`data_format`, or `keras.config.image_data_format()` for None."""
     if data_format is None:
         data_format = keras.config.image_data_format()
     if data_format not in DATA_FORMATS:
@@ -75,11 +67,7 @@ def channel_axis(data_format: str, rank: int) -> int:
 
 
 def _check_float_policy(policy) -> None:
-    """Refuses a dtype policy whose slopes or computation would not be floats.
-
-    An integer slope variable truncates the slopes (0.25 becomes 0: silently
-    a ReLU), and a bool or integer computation gives no meaningful output.
-    """
+    """Refuses a policy whose variables or computation are not floats."""
     for dtype in (policy.variable_dtype, policy.compute_dtype):
         if dtype is None or not keras.backend.is_float_dtype(dtype):
             raise ValueError(
@@ -102,10 +90,7 @@ def _numpy_dtype(name: str) -> np.dtype:
 
 
 def _check_constant_slope(value, variable_dtype: str, received: str) -> None:
-    """Refuses a constant slope that is not a real number finite in `variable_dtype`.
-
-    `received` is how the argument is shown in the error.
-    """
+    """Refuses a constant slope that is not real and finite in `variable_dtype`."""
     problem = None
     try:
         if isinstance(value, numbers.Real):
@@ -120,8 +105,7 @@ def _check_constant_slope(value, variable_dtype: str, received: str) -> None:
     elif problem is None:
         with np.errstate(over="ignore", invalid="ignore"):
             wide = array.astype(np.float64)
-            # Keras's Constant initializer goes through float32 on TensorFlow
-            # (which refuses larger values), so float32's range applies too.
+            # Keras's Constant goes through float32 on TensorFlow, so its range applies.
             narrow = [
                 dtype
                 for dtype in dict.fromkeys((variable_dtype, "float32"))
@@ -142,7 +126,7 @@ def _check_constant_slope(value, variable_dtype: str, received: str) -> None:
 
 
 def _resolve_initializer(alpha_initializer, variable_dtype: str):
-    """The initializer for `alpha_initializer`, with constant slopes checked."""
+    """The initializer, with constant slopes checked."""
     if alpha_initializer is None:
         raise ValueError(
             "`alpha_initializer` cannot be None: the slopes need a starting "
@@ -172,23 +156,8 @@ def _resolve_initializer(alpha_initializer, variable_dtype: str):
     return initializer
 
 
-def _check_input_shape(input_shape) -> tuple:
-    """`input_shape` as a tuple of None or non-negative ints, else a ValueError."""
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = None
-    if shape is None or not all(dim is None or (_is_axis_int(dim) and dim >= 0) for dim in shape):
-        raise ValueError(
-            "PReLU input shapes are tuples of non-negative ints or None. "
-            f"Received: input_shape={input_shape!r}"
-        )
-    return tuple(None if dim is None else int(dim) for dim in shape)
-
-
 def _check_layout(layout, shared_axes, data_format) -> tuple[list[int] | None, str | None]:
-    """Validates the arguments that place the slopes; returns the normalised
-    `shared_axes` and `data_format`."""
+    """The normalised `shared_axes` and `data_format`, checked with `layout`."""
     if layout not in LAYOUTS:
         raise ValueError(f"`layout` must be one of {LAYOUTS}. Received: layout={layout!r}")
     axes = _validate_shared_axes(shared_axes)
@@ -227,31 +196,35 @@ def _normalized_shared_axes(shared_axes, rank: int) -> set[int]:
     return normalized
 
 
-def _slope_axes(layer, input_shape) -> set[int]:
-    """The non-batch axes that get their own slopes (are not shared)."""
-    rank = len(input_shape)
-    if layer.layout == "scalar":
-        return set()
-    if layer.layout == "channelwise":
-        if rank < 2:
-            raise ValueError(
-                "layout='channelwise' needs inputs of rank >= 2, "
-                f"(batch, ..., channels). Received: input_shape={input_shape}"
-            )
-        return {channel_axis(layer.data_format, rank)}
-    return set(range(1, rank)) - _normalized_shared_axes(layer.shared_axes, rank)
-
-
 def alpha_shape(layer, input_shape) -> tuple[tuple, set[int]]:
-    """The slope shape of `layer` for `input_shape`, and the axes with their
-    own slopes. Validates everything `build` needs without allocating."""
-    input_shape = _check_input_shape(input_shape)
+    """The slope shape for `input_shape` and the axes with their own slopes;
+    checks everything `build` needs without allocating."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if shape is None or not all(dim is None or (_is_axis_int(dim) and dim >= 0) for dim in shape):
+        raise ValueError(
+            "PReLU input shapes are tuples of non-negative ints or None. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    input_shape = tuple(None if dim is None else int(dim) for dim in shape)
     rank = len(input_shape)
     if rank < 1:
         raise ValueError(
             f"PReLU needs inputs with a batch axis. Received: input_shape={input_shape}"
         )
-    slope_axes = _slope_axes(layer, input_shape)
+    if layer.layout == "scalar":
+        slope_axes = set()
+    elif layer.layout == "channelwise":
+        if rank < 2:
+            raise ValueError(
+                "layout='channelwise' needs inputs of rank >= 2, "
+                f"(batch, ..., channels). Received: input_shape={input_shape}"
+            )
+        slope_axes = {channel_axis(layer.data_format, rank)}
+    else:
+        slope_axes = set(range(1, rank)) - _normalized_shared_axes(layer.shared_axes, rank)
     unknown = sorted(axis for axis in slope_axes if input_shape[axis] is None)
     if unknown and layer.layout == "channelwise":
         raise ValueError(
@@ -333,7 +306,6 @@ class PReLU(keras.layers.Layer):
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
 
-    # A policy set after construction is checked as it enters too.
     @keras.layers.Layer.dtype_policy.setter
     def dtype_policy(self, value: Any) -> None:
         _check_float_policy(keras.dtype_policies.get(value))
@@ -347,7 +319,6 @@ class PReLU(keras.layers.Layer):
             initializer=self.alpha_initializer,
             regularizer=self.alpha_regularizer,
             constraint=self.alpha_constraint,
-            # Read in its own dtype inside `call` (see there).
             autocast=False,
         )
         self.input_spec = keras.InputSpec(
@@ -356,17 +327,12 @@ class PReLU(keras.layers.Layer):
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         check_real_dtype(inputs.dtype, "inputs")
-        # Keras casts float inputs to the compute dtype but leaves integer
-        # and bool ones alone.
+        # Keras autocasts only float inputs.
         if not keras.backend.is_float_dtype(inputs.dtype):
             inputs = keras.ops.cast(inputs, self.compute_dtype)
-        # The slope variable is not autocast: under mixed precision the
-        # kernels take the float32 slope next to float16 inputs, compute the
-        # output in float16 and return the slope gradient in float32, summed
-        # in float32, where a float16 copy would overflow (|sum| > 65504).
-        if training:
-            # Faster where a backend has a training form (TensorFlow: not the
-            # op pattern export converters fuse); the same results.
+        # The slope is not autocast: under mixed precision its gradient is
+        # summed and returned in float32, where float16 would overflow.
+        if training:  # the same results, maybe faster; not the exportable pattern
             return _kernels.prelu_training(inputs, keras.ops.convert_to_tensor(self.alpha))
         return prelu(inputs, self.alpha)
 
@@ -374,7 +340,7 @@ class PReLU(keras.layers.Layer):
         return input_shape
 
     def compute_output_spec(self, inputs: Any, *args: Any, **kwargs: Any) -> keras.KerasTensor:
-        # Symbolic calls never reach the op, so complex inputs are refused here.
+        # Symbolic calls never reach the op: refuse complex inputs here.
         dtype = getattr(inputs, "dtype", None)
         if dtype is not None:
             check_real_dtype(dtype, "inputs")

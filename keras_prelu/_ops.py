@@ -13,11 +13,7 @@ Tensor: TypeAlias = Any
 
 
 def check_real_dtype(dtype, name: str) -> None:
-    """Raises a `TypeError` unless `dtype` is a float, integer or bool dtype.
-
-    A cast to a float dtype would silently drop the imaginary part of a
-    complex tensor, and strings have no numeric value.
-    """
+    """Raises a `TypeError` unless `dtype` is real: float, integer or bool."""
     try:
         standard = keras.backend.standardize_dtype(dtype)
     except (TypeError, ValueError):
@@ -33,13 +29,7 @@ def check_real_dtype(dtype, name: str) -> None:
 
 
 def _output_dtype(x_dtype, alpha_dtype) -> str:
-    """Floating inputs keep their dtype; integer and bool inputs become float.
-
-    Integer and bool `x` are computed in `alpha`'s dtype when that is a
-    float, else in `keras.config.floatx()`: the same on every backend (the
-    built-in layer raises on TensorFlow and casts on JAX and PyTorch).
-    Complex (or other non-real) `x` or `alpha` raise a `TypeError`.
-    """
+    """`x`'s float dtype, else `alpha`'s, else floatx(), on every backend."""
     check_real_dtype(x_dtype, "x")
     check_real_dtype(alpha_dtype, "alpha")
     if keras.backend.is_float_dtype(x_dtype):
@@ -65,15 +55,10 @@ def _check_broadcastable(x_shape, alpha_shape) -> None:
             )
 
 
-# The registered name "keras_prelu>PReLUOp" is part of the saved format: a
-# functional model that calls `prelu` on symbolic tensors stores it for the op.
+# "keras_prelu>PReLUOp" is part of the saved format of functional models.
 @keras.saving.register_keras_serializable(package="keras_prelu", name="PReLUOp")
 class PReLUOp(keras.Operation):
-    """The symbolic form of `prelu`, used when either input is a KerasTensor.
-
-    Named `prelu`, `prelu_1`, ... by default, apart from the layers, which
-    are named `p_re_lu`, `p_re_lu_1`, ...
-    """
+    """The symbolic `prelu`, named `prelu`, `prelu_1`, ... apart from the layers."""
 
     def __init__(self, name: str | None = None) -> None:
         if name is None:
@@ -89,9 +74,7 @@ class PReLUOp(keras.Operation):
         if hasattr(alpha, "shape") and hasattr(alpha, "dtype"):
             alpha_shape, alpha_dtype = tuple(alpha.shape), alpha.dtype
         else:
-            # A Python number or list next to a symbolic `x`: its shape, and
-            # floatx() as its dtype (as the eager path converts it), unless it
-            # is not real.
+            # A number or list: floatx(), as the eager path converts it.
             array = np.asarray(alpha)
             check_real_dtype(array.dtype, "alpha")
             alpha_shape, alpha_dtype = array.shape, keras.config.floatx()
@@ -100,27 +83,21 @@ class PReLUOp(keras.Operation):
 
 
 def prelu(x: Tensor, alpha: Tensor) -> Tensor:
-    """Parametric ReLU with a learnable slope for negative inputs.
+    """Parametric ReLU with a given slope for negative inputs.
 
     Formula:
     ```
     f(x) = x          if x >= 0
     f(x) = alpha * x  if x < 0
     ```
-
-    Gradients: d/dx is 1 for `x >= 0` (so 1 at `x == 0`) and `alpha`
-    otherwise; d/dalpha is `x` for `x < 0` and 0 otherwise, summed over every
-    axis `alpha` is broadcast along. NaN inputs give NaN outputs, with
-    d/dx = alpha and d/dalpha = NaN; results are identical on TensorFlow, JAX
-    and PyTorch.
+    The gradient is 1 at `x == 0`, and identical on every backend: see
+    docs/layer.md.
 
     Args:
         x: Input tensor, symbolic or eager. Integer and bool inputs are cast
-            to `alpha`'s float dtype (or `keras.config.floatx()`); complex
-            inputs raise a `TypeError`.
-        alpha: Slope tensor or scalar, broadcastable to `x`. It is cast to the
-            dtype of the computation, so a float32 slope works with a
-            float16 or bfloat16 input. Complex slopes raise a `TypeError`.
+            to `alpha`'s float dtype (or `keras.config.floatx()`).
+        alpha: Slope tensor or scalar, broadcastable to `x`; a float32 slope
+            works with a float16 or bfloat16 input.
 
     Returns:
         A tensor with the shape of `x`.
@@ -137,6 +114,4 @@ def prelu(x: Tensor, alpha: Tensor) -> Tensor:
     alpha = ops.convert_to_tensor(alpha)
     _check_broadcastable(tuple(x.shape), tuple(alpha.shape))
     dtype = _output_dtype(x.dtype, alpha.dtype)
-    # The kernels cast alpha to `dtype` unless it is a wider float, whose
-    # gradient they then return in its own precision.
     return _kernels.prelu(ops.cast(x, dtype), alpha)

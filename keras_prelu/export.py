@@ -1,14 +1,6 @@
-"""Deploying models that use `keras_prelu.PReLU`: ONNX with native `PRelu`.
+"""ONNX export with one native `PRelu` node per `keras_prelu.PReLU` layer.
 
-- `export_onnx`: `model.export(format="onnx")`, then one native `PRelu`
-  node per PReLU layer, whichever backend wrote the graph, and the file
-  checked in onnxruntime before it is written.
-- `fuse_onnx_prelu`: the rewrite on its own, for an `onnx.ModelProto`.
-
-The other routes need nothing from this module: `model.export` with
-`format="openvino"`, `"litert"`, `"tf_saved_model"` or `"torch"` already
-gives each PReLU layer as the target's native op where it has one
-(docs/deployment.md has the table).
+Other `model.export` formats need nothing from here (docs/deployment.md).
 """
 
 import os
@@ -42,30 +34,19 @@ def export_onnx(
 ) -> int:
     """Exports `model` to ONNX with one native `PRelu` node per PReLU layer.
 
-    Runs `model.export(filepath, format="onnx", **kwargs)` (tf2onnx on
-    TensorFlow, jax2onnx on JAX, torch.onnx on PyTorch), then
-    `fuse_onnx_prelu` on the graph: TensorFlow and JAX write a PReLU as
-    several elementwise ops, which runtimes do not fuse back. Before the
-    file is written, onnxruntime loads it and runs it on `sample_input`,
-    and its outputs must match the model's; otherwise this raises a
-    `ValueError` and writes nothing. The result is one self-contained file
-    (weights included). Needs `onnx` and `onnxruntime`.
-
-    If the graph ends up with fewer `PRelu` nodes than the model has
-    `keras_prelu.PReLU` layers (nested models included), for instance
-    because a new exporter version writes a pattern the rewrite does not
-    know, the file is still correct but slower: this warns, or raises with
-    `strict=True`. A model whose slopes are NaN or infinite (a diverged
-    training run) is refused with a `ValueError` naming the layer.
+    Runs `model.export(filepath, format="onnx", **kwargs)`, then
+    `fuse_onnx_prelu`, and writes one self-contained file only once
+    onnxruntime reproduces the model's outputs on `sample_input` (else a
+    `ValueError`). Slopes that are NaN or infinite raise a `ValueError`.
+    Needs `onnx` and `onnxruntime`; docs/deployment.md has the details.
 
     Args:
         model: A Keras model with known inputs (built with `keras.Input`,
             or called once); after `predict` alone is enough.
         filepath: str or `pathlib.Path`. Where to write the `.onnx` file.
         fuse_prelu: bool. Whether to fuse. Defaults to `True`.
-        strict: bool. Raise a `ValueError` instead of warning when a PReLU
-            layer did not become a `PRelu` node; nothing is written then.
-            Defaults to `False`.
+        strict: bool. Raise a `ValueError`, not warn, when a PReLU layer did
+            not become a `PRelu` node. Defaults to `False`.
         sample_input: The input the exported file is checked on, as the
             model takes it. Defaults to `None`: random values of the
             model's input shapes, with unknown sizes 2 (batch) and 32.
@@ -84,16 +65,19 @@ def export_onnx(
 
     path = os.fspath(filepath)
     layers = [layer for layer in prelu_layers(model).values() if isinstance(layer, PReLU)]
-    _refuse_non_finite_slopes(layers, path)
+    for layer in layers:
+        if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
+            raise ValueError(
+                f"PReLU layer '{layer.name}' has NaN or infinite slopes (did training "
+                f"diverge?), whose outputs are unspecified. Received: filepath={path}"
+            )
     if sample_input is None:
         sample_input = _sample_input(model)
-    # An eager call: Keras exports only models that have been called, which
-    # `predict` alone does not count as on JAX.
+    # Keras exports only called models; on JAX `predict` does not count.
     expected = keras.tree.flatten(model(sample_input))
     kwargs.setdefault("verbose", False)
-    # Exporters may write weights to side files next to the graph (jax2onnx
-    # does): export into a scratch folder beside the target, save one
-    # self-contained file there, and move only that file into place.
+    # Exporters may write weights to side files (jax2onnx does): export into a
+    # scratch folder, and move only one self-contained file into place.
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path) or ".") as scratch:
         exported = os.path.join(scratch, "exported.onnx")
         model.export(exported, format="onnx", **kwargs)
@@ -102,34 +86,20 @@ def export_onnx(
             fuse_onnx_prelu(onnx_model)
         native = sum(node.op_type == "PRelu" for node in onnx_model.graph.node)
         if fuse_prelu and native < len(layers):
-            _unfused(native, len(layers), strict, path)
+            message = (
+                f"The ONNX graph has {native} native PRelu node(s) for the model's "
+                f"{len(layers)} keras_prelu.PReLU layers: the others stay elementwise ops, "
+                "which compute the same values more slowly. The exporter may write a "
+                f"pattern fuse_onnx_prelu does not know. Received: filepath={path}"
+            )
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=2)
         final = os.path.join(scratch, "final.onnx")
         onnx.save(onnx_model, final)
         _check_in_onnxruntime(final, sample_input, expected, path)
         os.replace(final, path)
     return native
-
-
-def _refuse_non_finite_slopes(layers, path) -> None:
-    for layer in layers:
-        if layer.built and not np.isfinite(keras.ops.convert_to_numpy(layer.alpha)).all():
-            raise ValueError(
-                f"PReLU layer '{layer.name}' has NaN or infinite slopes (did training "
-                f"diverge?), whose outputs are unspecified. Received: filepath={path}"
-            )
-
-
-def _unfused(native, layers, strict, path) -> None:
-    """Warns, or raises if `strict`, that PReLU layers stayed elementwise ops."""
-    message = (
-        f"The ONNX graph has {native} native PRelu node(s) for the model's {layers} "
-        "keras_prelu.PReLU layers: the others stay elementwise ops, which compute the "
-        "same values more slowly. The exporter may write a pattern fuse_onnx_prelu "
-        f"does not know. Received: filepath={path}"
-    )
-    if strict:
-        raise ValueError(message)
-    warnings.warn(message, stacklevel=3)
 
 
 def _sample_input(model):
@@ -157,7 +127,6 @@ def _check_in_onnxruntime(onnx_path, sample_input, expected, path) -> None:
     import onnxruntime
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    # What onnxruntime raises for a graph it cannot load or run.
     errors = (state.Fail, state.InvalidArgument, state.InvalidGraph, state.RuntimeException)
     try:
         session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
@@ -189,16 +158,11 @@ def _check_in_onnxruntime(onnx_path, sample_input, expected, path) -> None:
 def fuse_onnx_prelu(onnx_model: "onnx.ModelProto") -> int:
     """Rewrites the PReLU patterns of an `onnx.ModelProto` into `PRelu` nodes.
 
-    The patterns, `x` any tensor and `s` a slope that broadcasts to it:
-
-    - `Where(GreaterOrEqual(x, 0), x, Mul(x, s))`, from JAX and PyTorch;
-    - `Add(Relu(x), Mul(Relu(Neg(x)), c))` with a constant `c = -s`,
-      from TensorFlow, also with tf2onnx's transposes around the `Mul`.
-
-    Both equal `PRelu(x, s)` for every input, NaN and infinities included,
-    for a finite slope. The model is changed in place (nodes replaced,
-    unused nodes and initializers removed) and checked with `onnx.checker`;
-    save it yourself with `onnx.save`.
+    The patterns, equal to `PRelu(x, s)` for a finite slope `s`:
+    `Where(GreaterOrEqual(x, 0), x, Mul(x, s))` (JAX, PyTorch) and
+    `Add(Relu(x), Mul(Relu(Neg(x)), -s))` (TensorFlow, also with tf2onnx's
+    transposes around the `Mul`). The model is changed in place and checked
+    with `onnx.checker`; save it yourself.
 
     Args:
         onnx_model: An `onnx.ModelProto`.
@@ -352,8 +316,7 @@ class _OnnxGraph:
                 break
             for node in dead:
                 graph.node.remove(node)
-        # An initializer that is also a graph input must stay: dropping it would
-        # turn it into a required input.
+        # An initializer that is also a graph input stays (else a required input).
         used = outputs | {value.name for value in graph.input}
         used |= {name for node in graph.node for name in node.input}
         for init in [init for init in graph.initializer if init.name not in used]:

@@ -1,24 +1,5 @@
-"""JAX PReLU kernel: a `custom_jvp`, so every JAX transform composes with it.
-
-Forward mode (`jvp`, `jacfwd`, `hessian`, `linearize`) uses the tangent rule
-below directly; reverse mode (`grad`, `vjp`) is JAX's transposition of it, and
-`vmap`, `jit` and `checkpoint` see plain `jax.numpy` code. The rule is written
-so that its transposition is the fast backward pass:
-
-- the slope term is `where(x >= 0, 0, t_alpha) * where(x >= 0, 0, x)`,
-  masked before the multiplication, so the transposed form masks after it:
-  `where(x >= 0, 0, upstream * where(x >= 0, 0, x))`, one fused pass over x
-  and the upstream gradient into the sum (and an infinite upstream gradient
-  next to x >= 0 gives 0, not `inf * 0`);
-- the slope tangent is cast to at least float32 (the slope's dtype when
-  wider) before it is broadcast, so the transposed sum accumulates there,
-  under mixed precision too, over terms rounded to x's dtype;
-- the tangent is rematerialized (`jax.checkpoint`), so reverse mode keeps
-  only x and alpha for the backward pass, as a hand-written VJP would.
-
-Wide slopes (the full layout) are broadcast as a ones-vector outer product,
-whose transposition is a ones-vector matmul: XLA's CPU backend sums those
-faster than a reduction over outer axes.
+"""JAX PReLU kernel: a `jax.custom_jvp`, whose tangent rule is written so
+that its transposition is the fast backward pass (docs/kernels.md has how).
 """
 
 import jax
@@ -38,9 +19,8 @@ def prelu(x, alpha):
 
 
 def _broadcast(slopes, x):
-    """`slopes` broadcast to x's shape in their own dtype (so the transposed
-    sum runs in it), as an outer product with ones where the transposition
-    is faster as a matmul."""
+    """`slopes` broadcast to x's shape in their own dtype (the transposed
+    sum's), as an outer product with ones where a matmul sums faster."""
     if not use_matmul_reduction(x.ndim, slopes.shape):
         return jnp.broadcast_to(slopes, x.shape)
     row = slopes.reshape(1, -1)

@@ -1,46 +1,20 @@
-"""TensorFlow PReLU kernels: an exportable forward and a fast training one,
-both with our gradient.
+"""TensorFlow PReLU kernels, both with our gradient.
 
-`prelu` (inference, export, the functional op) computes
-`relu(x) + (-alpha) * relu(-x)`: exactly the op pattern that the TFLite and
-OpenVINO converters fuse into their native PReLU ops, and the one tf2onnx
-writes as ops that `keras_prelu.export` fuses into ONNX `PRelu`. Its values
-equal the reference's for every finite slope (as values: adding the two
-terms can turn a -0.0 output into +0.0). A NaN or infinite slope, which
-means training diverged, gives NaN where x >= 0 (`inf * 0`): such outputs
-are unspecified, as in `keras.layers.PReLU`.
-
-Its gradient is ours, attached with `tf.custom_gradient` (eagerly, and in a
-graph a tape records), or, in a graph no tape records (what exporters
-trace), by overriding the gradient of an IdentityN op as that decorator
-does, minus the unused Identity op it leaves, which OpenVINO's converter
-would take for a second model output.
-
-`prelu_training` computes `where(x >= 0, x, alpha * x)` directly, with
-fewer passes over memory; on large tensors its forward
-and backward are each compiled by XLA.
-
-Function transforms: reverse mode (nested tapes, `tape.jacobian`,
-`tf.vectorized_map`) runs the custom gradients, which are plain ops and so
-differentiable again. A forward accumulator (`tf.autodiff.ForwardAccumulator`)
-does not use `tf.custom_gradient`: it differentiates the forward's own ops,
-and the fused pattern's `relu` has derivative 0 at x == 0. So when an
-accumulator watches x or alpha, `prelu` runs the training kernel's `where`
-form, whose forward-mode derivative follows the convention. TensorFlow tells
-whether an accumulator watches a tensor only through a private function;
-where a build lacks it, `prelu` always runs the `where` form (and exporters
-no longer see the fused pattern).
+`prelu` computes `relu(x) + (-alpha) * relu(-x)`, the pattern converters fuse
+into native PReLU ops (a -0.0 output may become +0.0), but the `where` form
+under a forward accumulator; `prelu_training` the `where` form, XLA-compiled
+on large inputs. docs/kernels.md has why; benchmarks/README.md the figures.
 """
 
 import itertools
 
 import tensorflow as tf
 
-try:  # private; see above
+try:  # private; a test fails the day it goes
     from tensorflow.python.eager.forwardprop_util import pack_tangents as _pack_tangents
 except ImportError:  # pragma: no cover - depends on the TensorFlow build
     _pack_tangents = None
-try:  # private; see above
+try:  # private, as above
     from tensorflow.python.eager.record import could_possibly_record as _recording
 except ImportError:  # pragma: no cover - depends on the TensorFlow build
     _recording = lambda: True  # noqa: E731
@@ -49,9 +23,8 @@ from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 from keras_prelu._kernels._reduce import use_matmul_reduction
 
-# Below this many elements per sample, launching an XLA computation costs
-# more than fusing saves (small CNNs trained measurably slower with every
-# gradient compiled); see benchmarks/README.md.
+# Below this many elements per sample, XLA's launch costs more than fusing
+# saves (small CNNs trained slower): benchmarks/README.md.
 _XLA_MIN_ELEMENTS_PER_SAMPLE = 16384
 
 
@@ -68,8 +41,7 @@ def _slope_gradient(x, alpha, upstream):
 
 
 def _summed_to(terms, alpha):
-    """`terms` summed over the axes `alpha` is broadcast along, in at least
-    float32, returned in alpha's shape and dtype."""
+    """`terms` summed to alpha's shape and dtype, in at least float32."""
     summed_in = tf.as_dtype(accumulation_dtype(terms.dtype, alpha.dtype))
     if use_matmul_reduction(terms.shape.rank, alpha.shape):
         rows = tf.reshape(terms, (-1, alpha.shape.num_elements()))
@@ -91,22 +63,12 @@ def _exact_forward(x, alpha):
     return tf.where(x >= 0, x, _in_dtype(alpha, x.dtype) * x)
 
 
-def _compile():
-    """The XLA-compiled forward and the two halves of the gradient.
-
-    Unfused, the forward is three elementwise passes and the backward six
-    plus a reduction; compiled, the forward and the input gradient each
-    read their inputs once. The two gradients are separate computations,
-    which TensorFlow runs at the same time on two cores when it has them,
-    and of which it prunes the slope's when the slope is frozen.
-    """
-    return tuple(
-        tf.function(function, jit_compile=True, autograph=False)
-        for function in (_exact_forward, _input_gradient, _slope_gradient)
-    )
-
-
-_compiled_forward, _compiled_input_gradient, _compiled_slope_gradient = _compile()
+# Two gradient computations, which TensorFlow can run at the same time, and
+# of which it prunes the slope's when the slope is frozen.
+_compiled_forward, _compiled_input_gradient, _compiled_slope_gradient = (
+    tf.function(function, jit_compile=True, autograph=False)
+    for function in (_exact_forward, _input_gradient, _slope_gradient)
+)
 
 
 def _compiled_gradients(x, alpha, upstream):
@@ -124,8 +86,7 @@ def _is_large(x) -> bool:
 
 
 def _fused_pattern(x, slopes):
-    # TFLite fuses only a slope of rank x.rank - 1, so a scalar (or any
-    # lower-rank) slope gets leading 1s; the values are unchanged.
+    # TFLite fuses only a slope of rank x.rank - 1: give a lower rank leading 1s.
     missing = (x.shape.rank or 0) - 1 - (slopes.shape.rank or 0)
     if missing > 0 and slopes.shape.is_fully_defined():
         slopes = tf.reshape(slopes, [1] * missing + slopes.shape.as_list())
@@ -173,13 +134,10 @@ _gradient_names = itertools.count()
 
 
 def _untaped_prelu(x, alpha):
-    """`_prelu` in a graph that no tape records (an export, an inference
-    function): its gradient attached as `tf.custom_gradient` attaches it in a
-    graph (an IdentityN whose gradient is overridden, so that the graph can
-    still be differentiated later), without the unused Identity op
-    `tf.custom_gradient` also adds, which OpenVINO's converter takes for a
-    second model output. A tape that records inside a graph needs
-    `tf.custom_gradient` itself (it registers the gradient with the tape)."""
+    """`_prelu` in a graph no tape records, its gradient attached as
+    `tf.custom_gradient` does (an IdentityN's overridden gradient), minus the
+    unused Identity op OpenVINO's converter took for a second output. A tape
+    recording in a graph needs the decorator, which registers with it."""
     name = f"KerasPReLUGradient_{next(_gradient_names)}"
 
     @tf.RegisterGradient(name)

@@ -1,44 +1,8 @@
-"""PyTorch PReLU kernel: torch's own PReLU forward, a backward for our convention.
-
-The forward is `torch.prelu`, the public op behind `torch.nn.PReLU`, which
-takes one slope per entry of dim 1: the slope's axes are first flattened
-onto dim 1 (views, no copies), so a channel-wise slope in channels_last,
-a full slope or a scalar all run torch's vectorised kernel. Tracers
-record that public op: `torch.jit.trace` (Keras's OpenVINO route, whose
-converter maps it to one native `PRelu`) and the TorchScript ONNX exporter
-(which takes the Function's `symbolic`, one ONNX `PRelu`). A slope whose
-axes are not contiguous (sharing only a middle axis) takes
-`torch.where(x >= 0, x, alpha * x)`. `torch.prelu` computes `alpha * x` at
-x == 0, so with a negative slope a zero output has the other sign (equal
-values); with a NaN or infinite slope, `inf * 0` makes it NaN: such slopes
-mean training diverged, and their outputs are unspecified.
-
-Its backward, `aten._prelu_kernel_backward`, puts x == 0 on the negative
-branch (d/dx = alpha) where our convention has the identity branch, and on
-CPU it is a scalar loop, as is `torch.where`, each several times slower
-than a vectorised elementwise kernel; every fresh full-size buffer also
-costs page faults. So on CPU the backward is computed in slices of the
-batch, about 1 MiB each, with vectorised kernels only (`clamp_max`,
-multiply, sum, `threshold_backward` as a select, `lerp`) whose temporaries
-stay in cache; the only full-size buffer is the input gradient itself, as
-for ReLU. The measurements are in benchmarks/README.md.
-
-Elsewhere (CUDA, or a backward that is itself differentiated) the fused
-backward is used with the x == 0 entries patched, and under `torch.compile`
-and `torch.export` (whose compilers fuse it) and where a torch build lacks
-those kernels, a plain `torch.where` formulation with the same results
-(under torch.compile, in a Function without `jvp`, which Dynamo cannot
-trace).
-
-Function transforms: every kernel has a `jvp` (forward mode, through
-`torch.autograd.forward_ad`), and its backward is differentiable again when
-autograd records it. While a `torch.func` transform is active (`grad`,
-`vmap`, `jvp`, `jacrev`, `jacfwd`, `hessian`, `functional_call` under them),
-the fast kernels' data-dependent checks cannot run on its wrapped tensors, so
-every kernel hands over to one `torch.where` function that torch.func can
-transform: `setup_context`, the same `jvp`, and a generated vmap rule. Torch
-tells whether a transform is active only through a private function; where a
-build lacks it, that function always runs.
+"""PyTorch PReLU kernels: `torch.prelu` forward, a backward for our convention:
+on CPU, vectorised kernels over cache-sized batch slices; on CUDA, torch's
+fused backward with x == 0 patched; under torch.compile, double backward and
+torch.func, the `torch.where` form. docs/kernels.md has why (and the sign of
+zeros); benchmarks/README.md the figures.
 """
 
 import numpy as np
@@ -50,12 +14,10 @@ from keras_prelu._kernels._reduce import broadcast_reduction_axes
 _ATEN = torch.ops.aten
 _HAS_FUSED_BACKWARD = hasattr(_ATEN, "_prelu_kernel_backward")
 _HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "lerp")
-# Elements of x per slice in the CPU backward: 1 MiB of float32, so that the
-# slice's temporaries stay in cache.
+# Elements per slice of the CPU backward: 1 MiB of float32, which stays in cache.
 _CPU_SLICE_ELEMENTS = 1 << 18
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
-# Private: whether a torch.func transform is active (what autograd.Function.apply
-# itself checks). Without it, assume one is.
+# Private (Function.apply checks it): is a torch.func transform active? Else assume so.
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
 
 
@@ -63,10 +25,8 @@ def _slopes(alpha, dtype):
     return alpha if alpha.dtype == dtype else alpha.to(dtype)
 
 
-# The check below looks at the summed slope gradient of CPU tensors only, so
-# it costs no device synchronisation; NumPy answers it with less per-call
-# overhead than torch's operator dispatch, which matters for small
-# activations. Dtypes NumPy lacks (bfloat16) go through torch.
+# On CPU tensors only (no device sync); NumPy has less per-call overhead than
+# torch's dispatch, which matters for small activations. bfloat16 goes to torch.
 def _any_nan(values):
     try:
         return bool(np.isnan(values.detach().numpy()).any())
@@ -88,8 +48,8 @@ def _forward_where(x, alpha):
 
 
 def _slope_block(x_ndim, alpha_shape):
-    """The first and last axes of x along which the slope varies, as a
-    contiguous block; `()` for a single slope, None if not contiguous."""
+    """The first and last axes of x the slope varies along; `()` for one
+    slope, None if they are not contiguous."""
     offset = x_ndim - len(alpha_shape)
     varying = [offset + i for i, dim in enumerate(alpha_shape) if dim != 1]
     if not varying:
@@ -106,9 +66,11 @@ def _forward(x, alpha):
         return _forward_where(x, slopes)
     if not block:
         return torch.prelu(x, slopes.reshape(1))
-    # Bring the slope's axes onto dim 1, as one axis: `flatten`, not a
-    # reshape to sizes read here, so traced graphs keep dynamic shapes.
     first, last = block
+    if first == last and first > 0:
+        # Views, no copy; OpenVINO cancels these transposes against a conv's.
+        return torch.prelu(x.movedim(first, 1), slopes.reshape(-1)).movedim(1, first)
+    # `flatten`, not a reshape to sizes read here: traced shapes stay dynamic.
     flat = x.unsqueeze(0) if first == 0 else x.flatten(0, first - 1)
     first, last = 1, last - first + 1
     if last > first:
@@ -118,8 +80,8 @@ def _forward(x, alpha):
 
 def _backward_fused(upstream, x, alpha, need_alpha=True):
     grad_x, per_element = _ATEN._prelu_kernel_backward(upstream, x, _slopes(alpha, x.dtype))
-    # In place: a fresh full-size buffer costs page faults on CPU. Not under
-    # autograd-of-autograd, where grad_x may be needed as is.
+    # In place (a fresh full-size buffer costs page faults), unless grad_x may
+    # be differentiated again.
     zero = x == 0
     if torch.is_grad_enabled():
         grad_x = torch.where(zero, upstream, grad_x)
@@ -127,8 +89,7 @@ def _backward_fused(upstream, x, alpha, need_alpha=True):
         grad_x = torch.where(zero, upstream, grad_x, out=grad_x)
     if not need_alpha:
         return grad_x, None
-    # Its slope-gradient term at x == 0 is 0 * upstream, NaN for an infinite
-    # upstream gradient, where the convention has 0.
+    # Its term at x == 0 is 0 * upstream, NaN for an infinite upstream.
     per_element = torch.where(zero, torch.zeros_like(per_element), per_element)
     return grad_x, _sum_to_alpha(per_element, alpha)
 
@@ -143,9 +104,8 @@ def _backward_where(upstream, x, alpha, need_alpha=True):
 
 
 def _batch_slices(x, upstream, grad_x, alpha):
-    """`(x, upstream, grad_x)` views over slices of the batch of about
-    `_CPU_SLICE_ELEMENTS` each; one slice when x has no batch to cut or the
-    slope spans the batch."""
+    """`(x, upstream, grad_x)` views of batch slices of about
+    `_CPU_SLICE_ELEMENTS`; one slice if there is no batch or the slope spans it."""
     if x.ndim == 0 or x.shape[0] == 0 or (alpha.ndim == x.ndim and alpha.shape[0] != 1):
         return [(x, upstream, grad_x)]
     rows = max(1, _CPU_SLICE_ELEMENTS // max(1, x[0].numel()))
@@ -158,31 +118,25 @@ def _batch_slices(x, upstream, grad_x, alpha):
 def _backward_sliced(upstream, x, alpha, need_alpha=True):
     """The CPU backward: vectorised kernels over cache-sized batch slices.
 
-    Per slice, with s the smallest subnormal of x's dtype and
-    p = `threshold_backward(1, x, -s)` (0 where x <= -s, that is x < 0;
-    1 where x >= 0, and where x is NaN):
-        grad_x   = upstream * lerp(alpha, 1, p)   exactly upstream * alpha or upstream
-        d alpha += sum(min(x, 0) * upstream)
-    `lerp(alpha, 1, 0)` is alpha + 0 * (1 - alpha) and `lerp(alpha, 1, 1)`
-    is 1 - (1 - alpha) * 0, exact for a finite slope. A NaN x, which belongs
-    to the negative branch, gets upstream here, but its slope-gradient term
-    is NaN, as is that of a non-finite upstream gradient next to x >= 0
-    (0 * inf, where the reference has 0): so a NaN in the summed slope
-    gradient sends the whole backward to `_backward_where` instead.
+    With s the smallest subnormal, p = `threshold_backward(1, x, -s)` is 0
+    for x < 0 and 1 for x >= 0 or NaN; grad_x = upstream * lerp(alpha, 1, p),
+    exact for a finite slope, and d alpha = sum(min(x, 0) * upstream). A NaN
+    x (negative branch) or a 0 * inf term makes the sum NaN, which sends the
+    whole backward to `_backward_where`.
     """
     if torch.is_grad_enabled():  # differentiated again: out= kernels record no graph
         return _backward_where(upstream, x, alpha, need_alpha)
     grad_x = torch.empty_like(x)
     slices = _batch_slices(x, upstream, grad_x, alpha)
-    # Two scratch buffers of one slice, reused; no kernel writes over one of
-    # its own inputs (torch takes a slower path when an output aliases one).
+    # Two reused scratch slices; no kernel writes over its own input (slower in torch).
     scratch = (torch.empty_like(slices[0][0]), torch.empty_like(slices[0][0]))
     if not need_alpha:
         _sliced_input_gradient(slices, scratch, _slopes(alpha, x.dtype))
         return grad_x, None
     axes = broadcast_reduction_axes(x.ndim, alpha.shape)
     summed_in = getattr(torch, accumulation_dtype(x.dtype, alpha.dtype))
-    below_zero = -_smallest_subnormal(x.dtype)
+    info = torch.finfo(x.dtype)
+    below_zero = -(info.smallest_normal * info.eps)  # the smallest subnormal
     slopes, total = _slopes(alpha, x.dtype), None
     for x_part, upstream_part, grad_part in slices:
         clamped, terms = (_fit(buffer, x_part) for buffer in scratch)
@@ -205,10 +159,9 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
 
 
 def _sliced_input_gradient(slices, scratch, slopes) -> None:
-    """`_backward_sliced`'s input gradient for a frozen slope, into each
-    slice's `grad_x`. No sum, so the branch indicator comes from -x, with NaN
-    on the negative side: n = `threshold_backward(1, -x, 0)` and
-    grad_x = upstream * lerp(1, alpha, n)."""
+    """`_backward_sliced` for a frozen slope: with no sum to catch NaN, the
+    indicator n = `threshold_backward(1, -x, 0)` puts NaN on the negative
+    side, and grad_x = upstream * lerp(1, alpha, n)."""
     for x_part, upstream_part, grad_part in slices:
         negated, negative = (_fit(buffer, x_part) for buffer in scratch)
         one = torch.ones((), dtype=x_part.dtype, device=x_part.device).expand_as(x_part)
@@ -219,19 +172,14 @@ def _sliced_input_gradient(slices, scratch, slopes) -> None:
 
 
 def _fit(buffer, part):
-    """`buffer`, cut to the rows of `part` (the last slice may be shorter)."""
+    """`buffer` cut to `part`'s rows (the last slice may be shorter)."""
     return buffer if buffer.shape == part.shape else buffer[: part.shape[0]]
-
-
-def _smallest_subnormal(dtype):
-    info = torch.finfo(dtype)
-    return info.smallest_normal * info.eps
 
 
 def _backward(upstream, x, alpha, need_alpha=True):
     if torch.is_grad_enabled() or _is_compiling():
-        # Differentiated again, or traced by torch.compile (its compiled
-        # autograd can trace the backward of a forward that ran eagerly).
+        # Differentiated again, or traced by compiled autograd (which can
+        # trace the backward of an eager forward).
         return _backward_where(upstream, x, alpha, need_alpha)
     if x.device.type == "cpu" and _HAS_VECTOR_KERNELS:
         return _backward_sliced(upstream, x, alpha, need_alpha)
@@ -241,12 +189,8 @@ def _backward(upstream, x, alpha, need_alpha=True):
 
 
 def _tangent(x, alpha, x_tangent, alpha_tangent):
-    """Forward mode: `t_x * (1 or alpha) + (0 or t_alpha) * (0 or x)`, the
-    first of each pair where x >= 0.
-
-    Masks come before products, so the x >= 0 side gets exactly `t_x` for any
-    slope, and the slope term there is 0 (not `inf * 0`).
-    """
+    """`t_x * (1 or alpha) + (0 or t_alpha) * (0 or x)`, the first of each
+    pair where x >= 0; masks before products, so no `inf * 0` there."""
     nonnegative = x >= 0
     tangent = None
     if x_tangent is not None:
@@ -259,8 +203,7 @@ def _tangent(x, alpha, x_tangent, alpha_tangent):
 
 
 class _CompilablePReLU(torch.autograd.Function):
-    """The `torch.where` kernel for torch.compile, which fuses it (Dynamo
-    cannot trace a Function with a custom `jvp`)."""
+    """The `torch.where` kernel for torch.compile (Dynamo cannot trace a `jvp`)."""
 
     @staticmethod
     def forward(x, alpha):
@@ -293,18 +236,11 @@ class _TransformablePReLU(_CompilablePReLU):
 
 
 def _make_function(forward_kernel, backward_kernel):
-    """A PReLU function saving only x and alpha, from a kernel pair.
+    """A PReLU function saving only x and alpha; `backward_kernel(upstream,
+    x, alpha, need_alpha)` gives alpha's gradient None for a frozen slope."""
 
-    `backward_kernel(upstream, x, alpha, need_alpha)` returns the gradients
-    of x and of alpha, the latter summed to alpha's shape and dtype, or None
-    when `need_alpha` is false (a frozen slope). Under torch.compile,
-    `_CompilablePReLU` runs instead, and under a torch.func transform,
-    `_TransformablePReLU`.
-    """
-
-    # `forward` takes `ctx` itself rather than a separate `setup_context`:
-    # torch's `apply` is several times faster for this form, which matters
-    # for small tensors; torch.func requires the other form.
+    # `forward` takes `ctx`: `apply` is several times faster than with a
+    # `setup_context` (which torch.func requires), which small tensors feel.
     class PReLUFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, alpha):
@@ -314,9 +250,7 @@ def _make_function(forward_kernel, backward_kernel):
 
         @staticmethod
         def symbolic(g, x, alpha):
-            # For torch.onnx's TorchScript exporter (Keras's choice for
-            # dynamic shapes): ONNX's PRelu broadcasts alpha to x, so one
-            # node, without the reshapes around `torch.prelu`.
+            # TorchScript ONNX export: one PRelu, without torch.prelu's reshapes.
             return g.op("PRelu", x, alpha)
 
         @staticmethod
@@ -340,10 +274,8 @@ def _make_function(forward_kernel, backward_kernel):
 
 
 prelu = _make_function(_forward, _backward)
-# Fixed kernel pairs, for tests and for comparing them.
+# Fixed kernel pairs, for tests and benchmarks.
 prelu_fused = _make_function(_forward, _backward_fused) if _HAS_FUSED_BACKWARD else None
 prelu_sliced = _make_function(_forward, _backward_sliced) if _HAS_VECTOR_KERNELS else None
 prelu_where = _make_function(_forward_where, _backward_where)
-
-
 prelu_training = prelu
