@@ -184,6 +184,7 @@ def _ours_to_builtin(layer) -> keras.layers.PReLU:
     return keras.layers.PReLU(shared_axes=shared_axes, **config)
 
 
+# Long, but flat: one check after another, in the order a weight can fail them.
 def slopes_from_torch(weight: Any, rank: int = 4, data_format: str | None = None) -> np.ndarray:
     """Turns the weight of a `torch.nn.PReLU` into a `keras_prelu.PReLU` alpha.
 
