@@ -69,17 +69,16 @@ def test_builders_use_the_chosen_activation_and_slope_everywhere(builder):
 
 @pytest.mark.parametrize("depth,lengths", [(4, [2, 1, 1]), (8, [3, 3, 2]), (12, [4, 4, 4])])
 def test_plain_model_has_depth_convolutions_in_stages_and_no_batch_norm(depth, lengths):
-    model = models.build_plain("relu", (28, 28, 1), depth=depth, widths=(8, 16, 32))
+    model = models.build_plain("relu", (28, 28, 1), depth=depth)  # widths 16, 32, 64
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == depth and all(conv.use_bias for conv in convs)
-    assert [conv.filters for conv in convs] == [8] * lengths[0] + [16] * lengths[1] + [
-        32
-    ] * lengths[2]
+    widths = [16] * lengths[0] + [32] * lengths[1] + [64] * lengths[2]
+    assert [conv.filters for conv in convs] == widths
     assert all(isinstance(conv.kernel_initializer, keras.initializers.HeNormal) for conv in convs)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     assert all(act.input is conv.output for act, conv in zip(_acts(model), convs, strict=True))
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
-    assert len(pools) == 2 and tuple(model.layers[-3].output.shape) == (None, 7, 7, 32)
+    assert len(pools) == 2 and tuple(model.layers[-3].output.shape) == (None, 7, 7, 64)
 
 
 def test_model_description_is_read_from_the_built_model():
@@ -188,7 +187,8 @@ def test_convergence_records_the_loss_before_training_and_the_steps_to_target():
     x = np.random.default_rng(0).standard_normal((64, 8, 8, 1)).astype("float32")
     y = (x.mean(axis=(1, 2, 3)) > 0).astype("int32")
     keras.utils.set_random_seed(0)
-    model = models.build_plain("prelu", depth=2, num_classes=2)
+    dense = keras.layers.Dense(2, activation="softmax")
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), dense])
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     before = model.evaluate(x, y, verbose=0, return_dict=True)
     reach, never = (compare_activations.Convergence(x, y, t, every=2) for t in (0.0, 1.1))
@@ -199,7 +199,7 @@ def test_convergence_records_the_loss_before_training_and_the_steps_to_target():
 
 
 def test_positive_fractions_in_both_modes_leave_batch_norm_as_it_is():
-    model = models.build_cnn("relu", filters=(4, 8), dense_units=6)
+    model = models.build_cnn("relu", filters=(4,), dense_units=6)
     x = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.non_trainable_variables]
     inference = compare_activations.positive_fractions(model, x, training=False)
@@ -207,7 +207,7 @@ def test_positive_fractions_in_both_modes_leave_batch_norm_as_it_is():
     after = [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables]
     for old, new in zip(before, after, strict=True):
         np.testing.assert_array_equal(old, new)
-    assert [len(training[name]) for name in ("act1", "act2", "act3")] == [4, 8, 6]
+    assert [len(training[name]) for name in ("act1", "act2")] == [4, 6]
     # Batch statistics centre each channel, so about half of each is positive in training
     # mode; inference mode uses the fresh moving statistics (mean 0, variance 1) instead.
     assert all(0.2 < f < 0.8 for f in training["act1"])
