@@ -191,10 +191,8 @@ every epoch; Keras's `TerminateOnNaN` stops a diverging run, which is recorded a
 
 
 def _slopes(model) -> dict:
-    return {
-        name: keras.ops.convert_to_numpy(layer.alpha).astype("float64").ravel()
-        for name, layer in prelu_layers(model).items()
-    }
+    found = prelu_layers(model)
+    return {k: np.float64(keras.ops.convert_to_numpy(v.alpha)).ravel() for k, v in found.items()}
 
 
 def build(args, variant, shape, depth=None, **kwargs):
