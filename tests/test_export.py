@@ -522,8 +522,9 @@ def _deploy_cnn(shape, channels, layout, seed=0):
     return keras.Model(inputs, keras_prelu.prelu(x, slopes))
 
 
-# The input sizes that tf2onnx once converted into files onnxruntime refused
-# (0.3.0's kernel wrapped the pattern in a tf.cond), and two that converted.
+# The input sizes at which tf2onnx converted two channel-wise PReLU layers into
+# files onnxruntime refused (0.3.0's kernel wrapped the pattern in a tf.cond),
+# and two at which it did not.
 GRID_SHAPES = [(10, 10, 6), (8, 8, 3), (56, 56, 32), (16, 16, 16), (5, 7, 2)]
 GRID_LAYOUTS = ["channelwise", "full", "scalar"]
 
@@ -532,11 +533,22 @@ GRID_LAYOUTS = ["channelwise", "full", "scalar"]
 @pytest.mark.parametrize("shape", GRID_SHAPES, ids=lambda shape: "x".join(map(str, shape)))
 def test_onnx_export_over_a_grid_of_shapes_and_layouts(tmp_path, shape, layout):
     """Keras's own ONNX file and the fused one both load in onnxruntime and
-    reproduce the model, with one PRelu node per PReLU."""
+    reproduce the model, with one PRelu node per PReLU layer."""
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     pytest.importorskip(ONNX_CONVERTER[BACKEND])
-    model = _deploy_cnn(shape, shape[-1], layout)
+    # The model of issue 19, as a new user writes it: default slopes and the
+    # global data format.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Conv2D(shape[-1], 3, padding="same"),
+            keras_prelu.PReLU(layout=layout),
+            keras.layers.Conv2D(shape[-1], 3, padding="same"),
+            keras_prelu.PReLU(layout=layout),
+        ]
+    )
     x = np.random.default_rng(1).standard_normal((2, *shape)).astype("float32")
     expected = keras.ops.convert_to_numpy(model(x))
     model.export(tmp_path / "plain.onnx", format="onnx", verbose=False)
