@@ -8,7 +8,6 @@ files are never regenerated to make a test pass (see saved_models/README.md).
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -22,6 +21,7 @@ import keras_prelu
 from keras_prelu import migration
 from keras_prelu import saving
 from tests.helpers import ROOT
+from tests.helpers import skip_if_saved_by_a_newer_keras
 
 GOLDEN_DIR = ROOT / "saved_models"
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -38,18 +38,6 @@ def _load_generator():
 
 MODEL_NAMES = tuple(_load_generator().MODELS)
 GOLDEN_FILES = sorted(GOLDEN_DIR.glob("*/*/*.keras"))
-
-
-def _version(text) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", str(text))[:3])
-
-
-def skip_if_saved_by_a_newer_keras(path: Path) -> None:
-    """Keras loads files from its own and earlier versions, not from later ones
-    (their configs may hold arguments it does not know)."""
-    saved_by = np.load(path.with_suffix(".npz"), allow_pickle=False)["keras_version"]
-    if _version(saved_by) > _version(keras.__version__):
-        pytest.skip(f"{path.name} was saved by Keras {saved_by}, newer than {keras.__version__}")
 
 
 def check_saved_model(path: Path) -> None:
