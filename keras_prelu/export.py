@@ -131,14 +131,9 @@ def _check_in_onnxruntime(onnx_path, sample_input, expected, path) -> None:
     errors = (state.Fail, state.InvalidArgument, state.InvalidGraph, state.RuntimeException)
     try:
         session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-        feed = dict(
-            zip(
-                (value.name for value in session.get_inputs()),
-                (keras.ops.convert_to_numpy(x) for x in keras.tree.flatten(sample_input)),
-                strict=True,
-            )
-        )
-        outputs = session.run(None, feed)
+        arrays = [keras.ops.convert_to_numpy(x) for x in keras.tree.flatten(sample_input)]
+        names = [value.name for value in session.get_inputs()]
+        outputs = session.run(None, dict(zip(names, arrays, strict=True)))
     except errors as error:
         raise ValueError(
             f"The exported ONNX file does not run in onnxruntime, so it was not written: "

@@ -21,6 +21,11 @@ def backend_kernel_paths():
             "torch_fused": kernels.prelu_fused,
             "torch_sliced": kernels.prelu_sliced,
             "torch_where": kernels.prelu_where,
+            # The public-op forward that tracers record.
+            "torch_public": kernels._make_function(
+                lambda x, alpha: kernels._forward_public(x, kernels._slopes(alpha, x.dtype)),
+                kernels._backward,
+            ),
         }
     return {}  # JAX has one kernel, which the op and the layer call.
 

@@ -673,7 +673,12 @@ def test_torch_export_to_pt2_loads_back(tmp_path):
 
     model = _deploy_cnn((10, 10, 6), 6, "channelwise")
     x = np.random.default_rng(1).standard_normal((1, 10, 10, 6)).astype("float32")
-    model.export(str(tmp_path / "model.pt2"), format="torch", verbose=False)
+    try:
+        model.export(str(tmp_path / "model.pt2"), format="torch", verbose=False)
+    except ValueError as error:  # Keras 3.14 has no .pt2 export
+        if "Unrecognized format" not in str(error):
+            raise
+        pytest.skip(f"Keras {keras.__version__} cannot export .pt2: {error}")
     program = torch.export.load(tmp_path / "model.pt2")
     output = program.module()(torch.from_numpy(x)).detach().cpu().numpy()
     np.testing.assert_allclose(output, keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5)

@@ -126,7 +126,9 @@ TF_EXPORTABLE = (
     {"prelu", "prelu_graph", "prelu_xla", "tf_exportable"} if BACKEND == "tensorflow" else set()
 )
 TORCH_FUSED_FORWARD = (
-    {"prelu", "training", "torch_fused", "torch_sliced"} if BACKEND == "torch" else set()
+    {"prelu", "training", "torch_fused", "torch_sliced", "torch_public"}
+    if BACKEND == "torch"
+    else set()
 )
 
 

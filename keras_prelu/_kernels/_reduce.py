@@ -1,5 +1,4 @@
-"""What the custom-gradient kernels share: the slope gradient's dtype and
-the shape arithmetic of its sum."""
+"""The slope gradient's dtype and the shape arithmetic of its sum."""
 
 import keras
 

@@ -1,9 +1,7 @@
-"""PyTorch PReLU kernels: `torch.prelu` forward, a backward for our convention:
-on CPU, vectorised kernels over cache-sized batch slices; on CUDA, torch's
-fused backward with x == 0 patched; under torch.compile, double backward and
-torch.func, the `torch.where` form. docs/kernels.md has why (and the sign of
-zeros); benchmarks/README.md the figures.
-"""
+"""PyTorch PReLU kernels: torch's PReLU forward (the public `torch.prelu` when
+traced), a backward for our convention (CPU: vectorised kernels over batch
+slices; CUDA: torch's, x == 0 patched; else the `where` form). Why:
+docs/kernels.md; figures: benchmarks/README.md."""
 
 import numpy as np
 import torch
@@ -12,6 +10,7 @@ from keras_prelu._kernels._reduce import accumulation_dtype
 from keras_prelu._kernels._reduce import broadcast_reduction_axes
 
 _ATEN = torch.ops.aten
+_HAS_FUSED_FORWARD = hasattr(_ATEN, "_prelu_kernel")
 _HAS_FUSED_BACKWARD = hasattr(_ATEN, "_prelu_kernel_backward")
 _HAS_VECTOR_KERNELS = hasattr(_ATEN, "threshold_backward") and hasattr(torch, "lerp")
 # Elements per slice of the CPU backward: 1 MiB of float32, which stays in cache.
@@ -61,6 +60,13 @@ def _slope_block(x_ndim, alpha_shape):
 
 def _forward(x, alpha):
     slopes = _slopes(alpha, x.dtype)
+    # Eagerly, the private kernel: no view out, so in-place ops may follow it.
+    if _HAS_FUSED_FORWARD and not torch.jit.is_tracing():
+        return _ATEN._prelu_kernel(x, slopes)
+    return _forward_public(x, slopes)
+
+
+def _forward_public(x, slopes):
     block = _slope_block(x.ndim, slopes.shape) if x.ndim else None
     if block is None:
         return _forward_where(x, slopes)
