@@ -136,8 +136,9 @@ def _check_in_onnxruntime(onnx_path, sample_input, expected, path) -> None:
         outputs = session.run(None, dict(zip(names, arrays, strict=True)))
     except errors as error:
         raise ValueError(
-            f"The exported ONNX file does not run in onnxruntime, so it was not written: "
-            f"{error} Received: filepath={path}"
+            "The exported ONNX file does not run in onnxruntime, so it was not written "
+            f"(for inputs unlike the sample, pass `sample_input`): {error} "
+            f"Received: filepath={path}"
         ) from error
     for index, (got, want) in enumerate(zip(outputs, expected, strict=True)):
         want = keras.ops.convert_to_numpy(want)
