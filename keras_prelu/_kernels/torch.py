@@ -136,8 +136,9 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
     slices = _batch_slices(x, upstream, grad_x, alpha)
     # Two reused scratch slices; no kernel writes over its own input (slower in torch).
     scratch = (torch.empty_like(slices[0][0]), torch.empty_like(slices[0][0]))
+    one = torch.ones((), dtype=x.dtype, device=x.device)
     if not need_alpha:
-        _sliced_input_gradient(slices, scratch, _slopes(alpha, x.dtype))
+        _sliced_input_gradient(slices, scratch, _slopes(alpha, x.dtype), one)
         return grad_x, None
     axes = broadcast_reduction_axes(x.ndim, alpha.shape)
     summed_in = getattr(torch, accumulation_dtype(x.dtype, alpha.dtype))
@@ -153,27 +154,25 @@ def _backward_sliced(upstream, x, alpha, need_alpha=True):
             total = partial if total is None else total.add_(partial)
         else:  # a slope per element (one slice): the terms are its gradient
             total, terms = terms.clone(), clamped
-        one = torch.ones((), dtype=x.dtype, device=x.device).expand_as(x_part)
-        nonnegative = _ATEN.threshold_backward.grad_input(
-            one, x_part, below_zero, grad_input=clamped
-        )
-        factor = torch.lerp(slopes, one, nonnegative, out=terms)
+        ones = one.expand_as(x_part)
+        _ATEN.threshold_backward.grad_input(ones, x_part, below_zero, grad_input=clamped)
+        factor = torch.lerp(slopes, ones, clamped, out=terms)  # clamped: now the indicator
         torch.mul(upstream_part, factor, out=grad_part)
     if _any_nan(total):
         return _backward_where(upstream, x, alpha, need_alpha)
     return grad_x, total.reshape(alpha.shape).to(alpha.dtype)
 
 
-def _sliced_input_gradient(slices, scratch, slopes) -> None:
+def _sliced_input_gradient(slices, scratch, slopes, one) -> None:
     """`_backward_sliced` for a frozen slope: with no sum to catch NaN, the
     indicator n = `threshold_backward(1, -x, 0)` puts NaN on the negative
     side, and grad_x = upstream * lerp(1, alpha, n)."""
     for x_part, upstream_part, grad_part in slices:
         negated, negative = (_fit(buffer, x_part) for buffer in scratch)
-        one = torch.ones((), dtype=x_part.dtype, device=x_part.device).expand_as(x_part)
+        ones = one.expand_as(x_part)
         torch.neg(x_part, out=negated)
-        _ATEN.threshold_backward.grad_input(one, negated, 0, grad_input=negative)
-        factor = torch.lerp(one, slopes, negative, out=negated)
+        _ATEN.threshold_backward.grad_input(ones, negated, 0, grad_input=negative)
+        factor = torch.lerp(ones, slopes, negative, out=negated)
         torch.mul(upstream_part, factor, out=grad_part)
 
 
